@@ -1,0 +1,10 @@
+//! `brownout image`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`brownout image` is not built yet")
+}

@@ -1,0 +1,5 @@
+//! One module per `brownout` subcommand. `main.rs` only parses arguments and dispatches here.
+
+pub mod decode;
+pub mod image;
+pub mod sweep;

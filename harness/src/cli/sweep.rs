@@ -1,0 +1,10 @@
+//! `brownout sweep`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`brownout sweep` is not built yet")
+}

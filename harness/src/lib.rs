@@ -1,0 +1,3 @@
+//! brownout's harness: the command-line subcommands, scenario runner, SMP client and targets.
+
+pub mod cli;

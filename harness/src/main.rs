@@ -1,0 +1,56 @@
+//! `brownout`: a thin binary over the harness library.
+
+use clap::{Parser, Subcommand};
+
+/// Hardware-in-the-loop test and simulation for firmware updates over MCUmgr/SMP with MCUboot.
+#[derive(Debug, Parser)]
+#[command(name = "brownout", version, about, long_about = None)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Dissect SMP traffic: hex bytes or serial console lines, from arguments, a file or stdin.
+    Decode(harness::cli::decode::Args),
+    /// Make, sign, verify and inspect MCUboot images (imgtool-compatible).
+    Image(harness::cli::image::Args),
+    /// Cut power at every flash operation of an upgrade and a revert, and check what survives.
+    Sweep(harness::cli::sweep::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        Command::Decode(args) => harness::cli::decode::run(args),
+        Command::Image(args) => harness::cli::image::run(args),
+        Command::Sweep(args) => harness::cli::sweep::run(args),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

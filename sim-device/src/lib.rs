@@ -1,0 +1,2 @@
+//! The simulated device: emulated NOR flash with fault injection, the MCUboot bootloader, the
+//! SMP server, and the transports that expose it.

@@ -1,0 +1,76 @@
+//! Test support: where the third-party peers are, and what to do when one is missing.
+//!
+//! Peers are looked up first in the workspace's Python venv (`<workspace>/.venv/bin`, which
+//! `.ci/run` creates), then on `PATH`. A test that needs a missing peer prints
+//! `skipped: <why>` and returns early — unless `BROWNOUT_REQUIRE_PEERS=1`, under which a missing
+//! peer fails the test, so CI never passes by skipping.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    // testkit lives at <root>/testkit.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// True when missing peers must fail tests instead of skipping them.
+pub fn peers_required() -> bool {
+    std::env::var("BROWNOUT_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Report a missing peer: panics under `BROWNOUT_REQUIRE_PEERS=1`, else prints why the test is
+/// skipped. Always returns `None` so callers can write `let Some(x) = ... else { return };`.
+pub fn missing<T>(what: &str, how_to_get: &str) -> Option<T> {
+    if peers_required() {
+        panic!("BROWNOUT_REQUIRE_PEERS=1 but {what} is missing ({how_to_get})");
+    }
+    eprintln!("skipped: {what} is missing ({how_to_get}); set BROWNOUT_REQUIRE_PEERS=1 to make this a failure");
+    None
+}
+
+/// Find an executable by name in the venv, then on `PATH`.
+pub fn find_executable(name: &str) -> Option<PathBuf> {
+    let venv = workspace_root().join(".venv").join("bin").join(name);
+    if venv.is_file() {
+        return Some(venv);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// An executable peer tool, or `None` after reporting it missing (see [`missing`]).
+pub fn peer_tool(name: &str, how_to_get: &str) -> Option<PathBuf> {
+    find_executable(name).or_else(|| missing(&format!("`{name}`"), how_to_get))
+}
+
+/// A Python interpreter that can `import module`, or `None` after reporting it missing.
+pub fn python_with(module: &str, how_to_get: &str) -> Option<PathBuf> {
+    let candidates = [find_executable("python"), find_executable("python3")];
+    for python in candidates.into_iter().flatten() {
+        let ok = Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    missing(&format!("a Python with the `{module}` package"), how_to_get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_root_has_the_workspace_manifest() {
+        let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("[workspace]"));
+    }
+
+    #[test]
+    fn a_tool_that_cannot_exist_is_not_found() {
+        assert_eq!(find_executable("brownout-no-such-tool-3f9a"), None);
+    }
+}
