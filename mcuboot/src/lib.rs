@@ -4,5 +4,8 @@
 //! Reference: `shared/reference/mcuboot.md`. Where MCUboot's documentation and its C source
 //! disagree, this crate follows the source.
 
+pub mod boot;
 pub mod flash;
+pub mod image;
 pub mod layout;
+pub mod trailer;

@@ -1,2 +1,5 @@
 //! The simulated device: emulated NOR flash with fault injection, the MCUboot bootloader, the
 //! SMP server, and the transports that expose it.
+
+pub mod flash;
+pub mod sweep;
