@@ -18,7 +18,7 @@
 pub mod hash;
 pub mod header;
 pub mod keys;
-
+pub mod sign;
 pub mod tlv;
 pub mod validate;
 pub mod version;
@@ -26,7 +26,10 @@ pub mod version;
 pub use hash::HashAlg;
 pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_V1, ImageFlags, ImageHeader};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
-
+pub use sign::{
+    PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, boot_magic, parse_dependencies,
+    sign,
+};
 pub use tlv::{
     DEPENDENCY_SIZE, Dependency, TLV_INFO_MAGIC, TLV_INFO_SIZE, TLV_PROT_INFO_MAGIC, Tlv, TlvIter, TlvKind,
     TlvLayout, image_total_size, tlv_layout, tlvs,
