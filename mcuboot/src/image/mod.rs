@@ -15,6 +15,7 @@
 //!
 //! Reference: `shared/reference/mcuboot.md` §1–§3.
 
+pub mod dump;
 pub mod hash;
 pub mod header;
 pub mod keys;
@@ -23,6 +24,7 @@ pub mod tlv;
 pub mod validate;
 pub mod version;
 
+pub use dump::{ImageInfo, TrailerInfo};
 pub use hash::HashAlg;
 pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_V1, ImageFlags, ImageHeader};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
