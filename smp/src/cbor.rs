@@ -368,6 +368,19 @@ pub enum CborErrorKind {
         /// Bytes left after the head.
         available: usize,
     },
+    /// A definite array or map declares more entries than the rest of the input could hold
+    /// (every item takes at least one byte).
+    #[error("declared {declared} {what} need at least {needed} bytes but only {available} are left")]
+    CountExceedsInput {
+        /// "array elements" or "map entries".
+        what: &'static str,
+        /// The count from the item head.
+        declared: u64,
+        /// The smallest number of bytes that many items take.
+        needed: u64,
+        /// Bytes left after the head.
+        available: usize,
+    },
     /// Nesting deeper than [`Limits::max_depth`].
     #[error("nesting deeper than {max} levels")]
     TooDeep {
@@ -442,7 +455,9 @@ pub fn decode_prefix(input: &[u8], limits: &Limits) -> Result<(Value, usize), Cb
             if truncated
                 && matches!(
                     e.kind,
-                    CborErrorKind::UnexpectedEnd | CborErrorKind::LengthExceedsInput { .. }
+                    CborErrorKind::UnexpectedEnd
+                        | CborErrorKind::LengthExceedsInput { .. }
+                        | CborErrorKind::CountExceedsInput { .. }
                 ) =>
         {
             Err(CborError { offset: e.offset, kind: CborErrorKind::TooLarge { max: limits.max_total } })
@@ -663,9 +678,12 @@ impl Decoder<'_> {
 
     /// A definite array/map of `n` entries needs at least `n * min_bytes` more bytes.
     fn check_count(&self, n: u64, min_bytes: u64, start: usize) -> Result<(), CborError> {
-        if n.saturating_mul(min_bytes) > self.remaining() as u64 {
-            return Err(self
-                .err(start, CborErrorKind::LengthExceedsInput { declared: n, available: self.remaining() }));
+        let needed = n.saturating_mul(min_bytes);
+        if needed > self.remaining() as u64 {
+            let what = if min_bytes == 1 { "array elements" } else { "map entries" };
+            let available = self.remaining();
+            let kind = CborErrorKind::CountExceedsInput { what, declared: n, needed, available };
+            return Err(self.err(start, kind));
         }
         Ok(())
     }
@@ -1255,10 +1273,18 @@ mod tests {
         assert!(matches!(e.kind, CborErrorKind::StringTooLong { .. }));
         // An array claiming 4 billion items with 2 bytes present.
         let e = decode(&hex("9a ff ff ff ff 00 00")).unwrap_err();
-        assert_eq!(e.kind, CborErrorKind::LengthExceedsInput { declared: u32::MAX as u64, available: 2 });
+        assert_eq!(
+            e.kind,
+            CborErrorKind::CountExceedsInput {
+                what: "array elements",
+                declared: u32::MAX as u64,
+                needed: u32::MAX as u64,
+                available: 2
+            }
+        );
         // A map claiming more pairs than bytes can hold.
         let e = decode(&hex("a3 00 00 00 00")).unwrap_err();
-        assert!(matches!(e.kind, CborErrorKind::LengthExceedsInput { declared: 3, .. }));
+        assert!(matches!(e.kind, CborErrorKind::CountExceedsInput { declared: 3, needed: 6, .. }));
         // A 100-byte string under a 10-byte string limit.
         let mut s = hex("58 64");
         s.extend([0u8; 100]);
