@@ -1,4 +1,5 @@
 //! Golden vectors from the reference (§13 of smp-protocol.md), byte for byte.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use smp::cbor::{MapStyle, Value};
 use smp::error::{ErrorBody, GroupCode, GroupErr, ImageErr, MgmtErr};
