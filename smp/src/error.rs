@@ -643,8 +643,9 @@ impl ErrorBody {
         self.err.is_some() || self.rc.is_some_and(|rc| rc != MgmtErr::EOk)
     }
 
-    /// The map: `rc`, `rsn`, `err` in Zephyr's order (`rc`+`rsn` from `smp_build_err_rsp`; `err`
-    /// last, after any handler keys), then `extra`.
+    /// The map: `rc` and `rsn` (as `smp_build_err_rsp` writes them), then `err`, then `extra`
+    /// (as fs upload writes `len` after FILE_OFFSET_NOT_VALID). Decoding keeps the order of the
+    /// extra keys but not their position relative to `err`.
     pub fn to_value(&self) -> Value {
         let mut m = Vec::new();
         if let Some(rc) = self.rc {
@@ -653,11 +654,11 @@ impl ErrorBody {
         if let Some(rsn) = &self.rsn {
             m.push((Value::text("rsn"), Value::text(rsn.clone())));
         }
-        for (k, v) in &self.extra {
-            m.push((Value::text(k.clone()), v.clone()));
-        }
         if let Some(err) = &self.err {
             m.push((Value::text("err"), err.to_value()));
+        }
+        for (k, v) in &self.extra {
+            m.push((Value::text(k.clone()), v.clone()));
         }
         Value::Map(m)
     }
