@@ -391,12 +391,12 @@ proptest! {
         }
         let _ = Request::decode(&bytes);
         let _ = Response::decode(&bytes);
-        if let Ok((m, _)) = Message::parse(&bytes) {
-            if let Some(body) = &m.body {
-                let _ = Request::parse(&m.header, body);
-                let _ = Response::parse(&m.header, body);
-                let _ = body.to_string();
-            }
+        if let Ok((m, _)) = Message::parse(&bytes)
+            && let Some(body) = &m.body
+        {
+            let _ = Request::parse(&m.header, body);
+            let _ = Response::parse(&m.header, body);
+            let _ = body.to_string();
         }
     }
 }
