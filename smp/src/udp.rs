@@ -22,6 +22,7 @@
 //! ```
 
 use crate::header::{HEADER_LEN, Header};
+use crate::message::{Packet, PacketError};
 
 /// The UDP port Zephyr's SMP server binds (`CONFIG_MCUMGR_TRANSPORT_UDP_PORT`).
 pub const DEFAULT_PORT: u16 = 1337;
@@ -182,15 +183,17 @@ impl<'a> Iterator for Messages<'a> {
         let rest = self.datagram.get(offset..).filter(|r| !r.is_empty())?;
         // Whatever happens, a bad message ends the iteration.
         self.offset = self.datagram.len();
-        let Ok((header, after)) = Header::parse(rest) else {
-            return Some(Err(UdpError::TruncatedHeader { offset, available: rest.len() }));
+        let packet = match Packet::parse(rest) {
+            Ok((packet, _)) => packet,
+            Err(PacketError::Header(_)) => {
+                return Some(Err(UdpError::TruncatedHeader { offset, available: rest.len() }));
+            }
+            Err(PacketError::Truncated { header, declared, available }) => {
+                let declared = usize::from(declared);
+                return Some(Err(UdpError::TruncatedPayload { offset, header, declared, available }));
+            }
         };
-        let declared = usize::from(header.len);
-        if after.len() < declared {
-            let available = after.len();
-            return Some(Err(UdpError::TruncatedPayload { offset, header, declared, available }));
-        }
-        let len = HEADER_LEN + declared;
+        let (header, len) = (packet.header, packet.total_len());
         self.offset = offset + len;
         Some(Ok(Message { header, bytes: &rest[..len], offset }))
     }
