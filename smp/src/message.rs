@@ -500,7 +500,12 @@ impl Response {
     pub fn parse(header: &Header, body: &Value) -> Result<Response, BodyError> {
         let cmd = Command::lookup_response(header.group, header.command_id, header.op);
         let shell_output = cmd == Some(Command::ShellExec) && body.get("o").is_some();
-        if !shell_output && let Some(error) = ErrorBody::from_value(body)? {
+        // Groups 64 and up may use any payload encoding; only maps can carry `rc`/`err`.
+        let is_map = matches!(body, Value::Map(_));
+        if is_map
+            && !shell_output
+            && let Some(error) = ErrorBody::from_value(body)?
+        {
             return Ok(Response::Err(error));
         }
         match cmd {
@@ -564,6 +569,34 @@ impl Response {
     /// True for [`Response::Ok`].
     pub fn is_ok(&self) -> bool {
         matches!(self, Response::Ok(_))
+    }
+}
+
+/// A message typed as a request or a reply according to its header's op.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyMessage {
+    /// Op READ or WRITE.
+    Request(Request),
+    /// Op READ_RSP or WRITE_RSP.
+    Response(Response),
+    /// Op 4..=7: no meaning defined; the decoded body is kept.
+    UnknownOp(Option<Value>),
+}
+
+impl AnyMessage {
+    /// Type a decoded message by its op (what a dissector such as `brownout decode` wants).
+    pub fn from_message(message: &Message) -> Result<AnyMessage, MessageError> {
+        match message.header.op {
+            Op::Read | Op::Write => Request::from_message(message).map(AnyMessage::Request),
+            Op::ReadRsp | Op::WriteRsp => Response::from_message(message).map(AnyMessage::Response),
+            Op::Unknown(_) => Ok(AnyMessage::UnknownOp(message.body.clone())),
+        }
+    }
+
+    /// Parse one message from the front of `bytes`: header, typed message, rest.
+    pub fn decode(bytes: &[u8]) -> Result<(Header, AnyMessage, &[u8]), MessageError> {
+        let (message, rest) = Message::parse(bytes)?;
+        Ok((message.header, AnyMessage::from_message(&message)?, rest))
     }
 }
 
@@ -648,6 +681,23 @@ mod tests {
             e.to_string(),
             "payload of os echo: CBOR error at byte 0: declared 2 map entries need at least 4 bytes but only 3 are left"
         );
+    }
+
+    #[test]
+    fn any_message_follows_the_op() {
+        let req = Request::Params(Empty).encode(1, Version::V2, MapStyle::Definite).unwrap();
+        assert!(matches!(AnyMessage::decode(&req).unwrap().1, AnyMessage::Request(Request::Params(_))));
+        let (h, ..) = Request::decode(&req).unwrap();
+        let rsp = Response::Ok(ResponseBody::Params(ParamsResponse { buf_size: 384, buf_count: 4 }))
+            .encode(&h, MapStyle::Indefinite)
+            .unwrap();
+        assert!(matches!(AnyMessage::decode(&rsp).unwrap().1, AnyMessage::Response(Response::Ok(_))));
+        let odd = [0x0e, 0, 0, 1, 0, 0, 0, 0, 0xa0];
+        assert_eq!(AnyMessage::decode(&odd).unwrap().1, AnyMessage::UnknownOp(Some(Value::empty_map())));
+        // A user group's reply need not be a map.
+        let user = [0x0b, 0, 0, 1, 0, 64, 0, 0, 0x01];
+        let (_, r, _) = Response::decode(&user).unwrap();
+        assert!(matches!(r, Response::Ok(ResponseBody::Other { body: Some(Value::Int(_)), .. })));
     }
 
     #[test]
