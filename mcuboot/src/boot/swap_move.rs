@@ -108,7 +108,7 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
     if bs.op == Op::Move {
         let mut idx = last_idx;
         while idx > 0 {
-            if idx <= last_idx - bs.idx + 1 {
+            if idx <= last_idx.wrapping_sub(bs.idx).wrapping_add(1) {
                 move_sector_up(l, idx, sector, bs)?;
             }
             idx -= 1;
