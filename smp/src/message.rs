@@ -496,10 +496,12 @@ pub enum Response {
 
 impl Response {
     /// Type a reply body by its header. A body with `err`, or `rc` ≠ 0, is an error — except a
-    /// shell exec reply carrying `"o"`, whose `rc` is the legacy exit code key.
+    /// shell exec reply carrying `"o"` and no `err`, whose `rc` is the legacy exit code key (an
+    /// inherent ambiguity of that legacy format).
     pub fn parse(header: &Header, body: &Value) -> Result<Response, BodyError> {
         let cmd = Command::lookup_response(header.group, header.command_id, header.op);
-        let shell_output = cmd == Some(Command::ShellExec) && body.get("o").is_some();
+        let shell_output =
+            cmd == Some(Command::ShellExec) && body.get("o").is_some() && body.get("err").is_none();
         // Groups 64 and up may use any payload encoding; only maps can carry `rc`/`err`.
         let is_map = matches!(body, Value::Map(_));
         if is_map
