@@ -204,6 +204,43 @@ fn missing_hash_tlv() {
 }
 
 #[test]
+fn a_full_public_key_with_sha512_is_not_mistaken_for_a_key_hash() {
+    // The 44-byte Ed25519 key is shorter than a 64-byte SHA-512 key hash.
+    let opts = SignOptions {
+        public_key_format: PublicKeyFormat::Full,
+        hash: Some(mcuboot::image::HashAlg::Sha512),
+        ..options()
+    };
+    let img = sign(&payload(), Some(ed25519()), &opts).unwrap();
+    assert_eq!(validate(&img, &keys()).unwrap().key_index, Some(0));
+    let other = vec![p256().public().clone()];
+    assert!(matches!(validate(&img, &other), Err(ImageError::UnknownKey { .. })));
+}
+
+#[test]
+fn a_key_hash_prefix_names_the_key_as_in_mcuboot() {
+    // MCUboot compares only as many bytes as the KEYHASH TLV holds.
+    let img = signed();
+    let h = ImageHeader::parse(&img).unwrap();
+    let all = tlvs(&h, &img).unwrap();
+    let kh = all.iter().find(|t| t.kind == TlvKind::KeyHash).unwrap();
+    // Rebuild the unprotected block with a 16-byte key hash.
+    let unprot_start = tlvs(&h, &img).unwrap().iter().find(|t| !t.protected).unwrap().offset - 4;
+    let mut out = img[..unprot_start].to_vec();
+    let mut body = Vec::new();
+    for t in all.iter().filter(|t| !t.protected) {
+        let data = if t.offset == kh.offset { &t.data[..16] } else { t.data };
+        body.extend_from_slice(&t.kind.to_u16().to_le_bytes());
+        body.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        body.extend_from_slice(data);
+    }
+    out.extend_from_slice(&0x6907u16.to_le_bytes());
+    out.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+    out.extend(body);
+    assert_eq!(validate(&out, &keys()).unwrap().key_index, Some(0));
+}
+
+#[test]
 fn security_counter_policy() {
     let img = signed();
     let policy = |min| ValidationPolicy { min_security_counter: Some(min), ..ValidationPolicy::default() };

@@ -18,6 +18,8 @@ use super::version::ImageVersion;
 pub const IMAGE_MAGIC: u32 = 0x96f3_b83d;
 /// The legacy (v1) magic; never accepted by the loader, named so dumps can say what it is.
 pub const IMAGE_MAGIC_V1: u32 = 0x96f3_b83c;
+/// What an erased (0xff) slot reads as `ih_magic`: no image there.
+pub const IMAGE_MAGIC_NONE: u32 = 0xffff_ffff;
 /// Size of the fixed header structure; `ih_hdr_size` is at least this.
 pub const IMAGE_HEADER_SIZE: usize = 32;
 

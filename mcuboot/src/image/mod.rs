@@ -26,7 +26,7 @@ pub mod version;
 
 pub use dump::{ImageInfo, TrailerInfo};
 pub use hash::HashAlg;
-pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_V1, ImageFlags, ImageHeader};
+pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_NONE, IMAGE_MAGIC_V1, ImageFlags, ImageHeader};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
 pub use sign::{
     PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, boot_magic, parse_dependencies,

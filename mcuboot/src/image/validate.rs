@@ -50,12 +50,15 @@ pub fn validate(bytes: &[u8], keys: &[PublicKey]) -> Result<ValidatedImage, Imag
     validate_with(bytes, keys, &ValidationPolicy::default())
 }
 
-/// What a KEYHASH/PUBKEY TLV said about the key of the next signature.
+/// What the KEYHASH or PUBKEY TLV before a signature said about its key.
 #[derive(Clone, Copy)]
 enum KeyRef<'a> {
+    /// No key TLV since the previous signature.
     None,
+    /// Found among the built-in keys.
     Known(usize),
-    Unknown(&'a [u8]),
+    /// Not resolved yet (`full`: a PUBKEY TLV holding the whole key, else a KEYHASH).
+    Unresolved { data: &'a [u8], full: bool },
 }
 
 /// Validate an image under `policy`. Checks, in order: header (magic, `hdr_size`, sizes
@@ -83,7 +86,6 @@ pub fn validate_with(
     let mut dependencies = Vec::new();
     let mut signatures: Vec<(KeyRef<'_>, Tlv<'_>)> = Vec::new();
     let mut key_ref = KeyRef::None;
-    let mut key_tlvs: Vec<Tlv<'_>> = Vec::new();
 
     for tlv in TlvIter::new(bytes, &layout) {
         let tlv = tlv?;
@@ -101,8 +103,7 @@ pub fn validate_with(
             }
             // Key hashes are matched once the hash algorithm is known (below).
             TlvKind::KeyHash | TlvKind::PubKey => {
-                key_tlvs.push(tlv);
-                key_ref = KeyRef::Unknown(tlv.data);
+                key_ref = KeyRef::Unresolved { data: tlv.data, full: tlv.kind == TlvKind::PubKey };
             }
             k if k.is_signature() => {
                 signatures.push((key_ref, tlv));
@@ -197,14 +198,7 @@ fn check_signatures(
     let mut first_error = None;
     for (key_ref, sig) in signatures {
         let resolved = match *key_ref {
-            KeyRef::Unknown(data) => {
-                // The TLV just before tells KEYHASH from PUBKEY by its length/content.
-                let full = data.len() > hash_alg.digest_len();
-                match find(data, full) {
-                    Some(i) => KeyRef::Known(i),
-                    None => KeyRef::Unknown(data),
-                }
-            }
+            KeyRef::Unresolved { data, full } => find(data, full).map_or(*key_ref, KeyRef::Known),
             other => other,
         };
         match resolved {
@@ -215,7 +209,7 @@ fn check_signatures(
                 first_error =
                     Some(ImageError::BadSignature { kind: sig.kind, offset: sig.offset, key_index: i });
             }
-            KeyRef::Unknown(data) => {
+            KeyRef::Unresolved { data, .. } => {
                 if first_error.is_none() {
                     first_error = Some(ImageError::UnknownKey { key_hash: hex(data), keys: keys.len() });
                 }
