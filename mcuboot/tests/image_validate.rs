@@ -196,6 +196,16 @@ fn protected_size_mismatch() {
 }
 
 #[test]
+fn encrypted_and_compressed_images_are_refused_by_name() {
+    let mut img = signed();
+    img[16] = 0x04; // ENCRYPTED_AES128
+    assert_eq!(validate(&img, &keys()).unwrap_err(), ImageError::Encrypted { flags: 4 });
+    img[16] = 0x00;
+    img[17] = 0x04; // COMPRESSED_LZMA2
+    assert_eq!(validate(&img, &keys()).unwrap_err(), ImageError::Compressed { flags: 0x400 });
+}
+
+#[test]
 fn missing_hash_tlv() {
     let mut img = signed();
     let at = tlv_data_offset(&img, TlvKind::Sha256);

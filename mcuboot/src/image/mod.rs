@@ -86,6 +86,13 @@ pub enum ImageError {
     UnknownKey { key_hash: String, keys: usize },
     #[error("bad signature: {kind} TLV at offset {offset} does not verify with key {key_index}")]
     BadSignature { kind: TlvKind, offset: usize, key_index: usize },
+    #[error(
+        "encrypted image (flags {flags:#x}): this bootloader has no decryption key, as \
+         MCUboot built without MCUBOOT_ENC_IMAGES"
+    )]
+    Encrypted { flags: u32 },
+    #[error("compressed image (flags {flags:#x}): decompression is not supported")]
+    Compressed { flags: u32 },
     #[error("missing security counter (SEC_CNT TLV), required by rollback protection")]
     MissingSecurityCounter,
     #[error("security counter {found} is lower than the stored minimum {min}")]

@@ -62,7 +62,7 @@ enum KeyRef<'a> {
 }
 
 /// Validate an image under `policy`. Checks, in order: header (magic, `hdr_size`, sizes
-/// within the slot), TLV layout and bounds, protected TLV payloads, the hash, the
+/// within the slot, no encryption or compression flags), TLV layout and bounds, protected TLV payloads, the hash, the
 /// signature(s), the security counter.
 pub fn validate_with(
     bytes: &[u8],
@@ -71,6 +71,13 @@ pub fn validate_with(
 ) -> Result<ValidatedImage, ImageError> {
     let header = ImageHeader::parse(bytes)?;
     header.check_fits(u32::try_from(bytes.len()).unwrap_or(u32::MAX))?;
+    // `boot_check_header_valid` in a build without encryption or compression support.
+    if header.flags.is_encrypted() {
+        return Err(ImageError::Encrypted { flags: header.flags.bits() });
+    }
+    if header.flags.is_compressed() {
+        return Err(ImageError::Compressed { flags: header.flags.bits() });
+    }
     let layout = tlv_layout(&header, bytes)?;
     let total_size = layout.total_size();
     if let Some(max) = policy.max_image_size
