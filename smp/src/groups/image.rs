@@ -83,6 +83,49 @@ impl Body for ImageSlotState {
     }
 }
 
+/// The `version` string of an image state entry: `major.minor.revision`, plus `.build` only
+/// when the build number is not 0.
+pub fn version_string(major: u8, minor: u8, revision: u16, build: u32) -> String {
+    if build == 0 {
+        format!("{major}.{minor}.{revision}")
+    } else {
+        format!("{major}.{minor}.{revision}.{build}")
+    }
+}
+
+/// The largest `data` that fits an upload request in a buffer of `buf_size` bytes (the
+/// `buf_size` from OS params, which includes the 8-byte header), given the request with its other
+/// keys filled in (as for the chunk to be sent). The CBOR head of `data` grows at 24, 256 and
+/// 65 536 bytes; this accounts for it. Returns 0 if not even an empty chunk fits.
+pub fn max_upload_data(buf_size: usize, request: &UploadRequest, style: crate::cbor::MapStyle) -> usize {
+    let empty = UploadRequest { data: Vec::new(), ..request.clone() };
+    // Encoded size with empty data: the data head is then 1 byte.
+    let base = crate::header::HEADER_LEN + crate::cbor::encode(&empty.to_value(), style).len() - 1;
+    let head = |n: usize| match n {
+        0..=23 => 1,
+        24..=255 => 2,
+        256..=65_535 => 3,
+        _ => 5,
+    };
+    let mut best = 0;
+    for head_len in [1, 2, 3, 5] {
+        let Some(room) = buf_size.checked_sub(base + head_len) else { continue };
+        if head(room) <= head_len {
+            best = best.max(room);
+        } else {
+            // The largest length that still has this head size.
+            let cap = match head_len {
+                1 => 23,
+                2 => 255,
+                3 => 65_535,
+                _ => room,
+            };
+            best = best.max(cap.min(room));
+        }
+    }
+    best
+}
+
 /// Image state reply (image 0, to both read and write): `{"images": [...], "splitStatus": 0}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StateResponse {
@@ -418,6 +461,42 @@ mod tests {
         assert_eq!(e, BodyError::MissingKey { key: "off".into() });
         let e = UploadRequest::from_value(&Value::map([("off", 0u8.into())])).unwrap_err();
         assert_eq!(e, BodyError::MissingKey { key: "data".into() });
+    }
+
+    #[test]
+    fn version_strings_drop_a_zero_build() {
+        assert_eq!(version_string(1, 2, 3, 0), "1.2.3");
+        assert_eq!(version_string(1, 2, 3, 4), "1.2.3.4");
+    }
+
+    #[test]
+    fn max_upload_data_fills_the_buffer_exactly() {
+        use crate::cbor::MapStyle;
+        let first = UploadRequest {
+            image: Some(0),
+            len: Some(123_456),
+            off: 0,
+            sha: Some(vec![0; 32]),
+            data: Vec::new(),
+            upgrade: Some(false),
+        };
+        let later = UploadRequest { off: 100_000, ..UploadRequest::default() };
+        for buf_size in [40, 60, 64, 128, 384, 2048, 70_000] {
+            for template in [&first, &later] {
+                for style in [MapStyle::Definite, MapStyle::Indefinite] {
+                    let n = max_upload_data(buf_size, template, style);
+                    let size = |n: usize| {
+                        let r = UploadRequest { data: vec![0; n], ..template.clone() };
+                        crate::header::HEADER_LEN + crate::cbor::encode(&r.to_value(), style).len()
+                    };
+                    if n > 0 || size(0) <= buf_size {
+                        assert!(size(n) <= buf_size, "{buf_size}: {n} does not fit");
+                        assert!(size(n + 1) > buf_size, "{buf_size}: {n} is not the largest");
+                    }
+                }
+            }
+        }
+        assert_eq!(max_upload_data(10, &first, MapStyle::Definite), 0);
     }
 
     #[test]

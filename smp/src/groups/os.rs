@@ -3,6 +3,7 @@
 
 use super::{Body, MapBuilder, nested, text_keyed};
 use crate::cbor::{BodyError, Fields, Value};
+use crate::error::OsErr;
 
 /// Echo request (OS 0): `{"d": tstr}`. Zephyr echoes "" when `d` is absent.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -346,6 +347,213 @@ impl Body for ParamsResponse {
     }
 }
 
+/// A date and time as Zephyr's date-time commands exchange it (no time zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DateTime {
+    /// 1900..=11899.
+    pub year: u16,
+    /// 1..=12.
+    pub month: u8,
+    /// 1..=31 (not checked against the month, as Zephyr does not).
+    pub day: u8,
+    /// 0..=23.
+    pub hour: u8,
+    /// 0..=59.
+    pub minute: u8,
+    /// 0..=59.
+    pub second: u8,
+    /// 0..=999, with `CONFIG_MCUMGR_GRP_OS_DATETIME_MS`.
+    pub millis: Option<u16>,
+}
+
+/// Why a date-time set string is refused (Zephyr answers `{"rc": 3}` for all of these).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DateTimeError {
+    /// Fewer than 19 or more than 25 bytes.
+    #[error("date-time string is {0} bytes; 19 to 25 are accepted")]
+    Length(usize),
+    /// A field is missing or not a number.
+    #[error("date-time field {0} is missing or not a number")]
+    Field(&'static str),
+    /// A field is outside its range.
+    #[error("date-time field {field} = {value} is out of range")]
+    Range {
+        /// Which field.
+        field: &'static str,
+        /// The value given.
+        value: i64,
+    },
+}
+
+/// Read a decimal number the way C's `strtol` does: optional leading whitespace, an optional
+/// sign, digits. Returns the value and the bytes after it, or `None` if there are no digits.
+fn strtol(s: &[u8]) -> Option<(i64, &[u8])> {
+    let mut i = s.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let digits = s[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for d in &s[i..i + digits] {
+        value = value.saturating_mul(10).saturating_add(i64::from(d - b'0'));
+    }
+    Some((if negative { -value } else { value }, &s[i + digits..]))
+}
+
+impl DateTime {
+    /// Parse a date-time set string with Zephyr's rules: 19..=25 bytes; six decimal fields
+    /// (year, month, day, hour, minute, second) each followed by one delimiter byte of any kind;
+    /// with `with_ms`, a `.` after the seconds followed by a number sets the milliseconds;
+    /// anything after that is ignored.
+    pub fn parse_zephyr(text: &str, with_ms: bool) -> Result<DateTime, DateTimeError> {
+        const FIELDS: [(&str, i64, i64); 6] = [
+            ("year", 1900, 11899),
+            ("month", 1, 12),
+            ("day", 1, 31),
+            ("hour", 0, 23),
+            ("minute", 0, 59),
+            ("second", 0, 59),
+        ];
+        let bytes = text.as_bytes();
+        if !(19..=25).contains(&bytes.len()) {
+            return Err(DateTimeError::Length(bytes.len()));
+        }
+        let mut values = [0i64; 6];
+        let mut rest = bytes;
+        let mut after_seconds: &[u8] = &[];
+        for (i, (field, min, max)) in FIELDS.iter().enumerate() {
+            if rest.is_empty() {
+                return Err(DateTimeError::Field(field));
+            }
+            let (value, after) = strtol(rest).ok_or(DateTimeError::Field(field))?;
+            if !(*min..=*max).contains(&value) {
+                return Err(DateTimeError::Range { field, value });
+            }
+            values[i] = value;
+            after_seconds = after;
+            rest = after.get(1..).unwrap_or(&[]);
+        }
+        let millis = match (with_ms, after_seconds) {
+            (true, [b'.', more @ ..]) if !more.is_empty() => {
+                let ms = strtol(more).map_or(0, |(v, _)| v);
+                if !(0..=999).contains(&ms) {
+                    return Err(DateTimeError::Range { field: "millisecond", value: ms });
+                }
+                Some(ms as u16)
+            }
+            _ => None,
+        };
+        // In range by the checks above.
+        Ok(DateTime {
+            year: values[0] as u16,
+            month: values[1] as u8,
+            day: values[2] as u8,
+            hour: values[3] as u8,
+            minute: values[4] as u8,
+            second: values[5] as u8,
+            millis,
+        })
+    }
+
+    /// The date-time get string: `YYYY-MM-DDTHH:MM:SS`, plus `.<ms>` (not zero-padded, as
+    /// Zephyr prints it) when `millis` is set.
+    pub fn to_zephyr_string(&self) -> String {
+        let mut s = format!(
+            "{:4}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        );
+        if let Some(ms) = self.millis {
+            s.push_str(&format!(".{ms}"));
+        }
+        s
+    }
+}
+
+/// What a device reports for each OS/application info field (format characters in brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfoFields {
+    /// `s`: kernel name, "Zephyr".
+    pub kernel_name: String,
+    /// `n`: node name (hostname, Bluetooth name, or "unknown").
+    pub node_name: String,
+    /// `r`: kernel release (`BUILD_VERSION`, or "unknown").
+    pub kernel_release: String,
+    /// `v`: kernel version, e.g. "4.2.0".
+    pub kernel_version: String,
+    /// `b`: build date and time; `None` when `CONFIG_MCUMGR_GRP_OS_INFO_BUILD_DATE_TIME` is off
+    /// (then `b` is an invalid format character).
+    pub build_date_time: Option<String>,
+    /// `m`: machine (`CONFIG_ARCH`), e.g. "arm".
+    pub machine: String,
+    /// `p`: processor, e.g. "cortex-m4".
+    pub processor: String,
+    /// `i`: hardware platform, `CONFIG_BOARD[@revision]`.
+    pub hardware_platform: String,
+    /// `o`: operating system, "Zephyr".
+    pub operating_system: String,
+}
+
+impl InfoFields {
+    /// The `output` Zephyr builds for `format`: fields in fixed order (not request order),
+    /// joined by single spaces; `a` selects all; missing or empty format means `s`. Any
+    /// character that is not a format character → [`OsErr::InvalidFormat`].
+    pub fn output(&self, format: Option<&str>) -> Result<String, OsErr> {
+        let has_b = self.build_date_time.is_some();
+        let mut bits = 0u16;
+        for c in format.unwrap_or("").bytes() {
+            let bit = match c {
+                b'a' => {
+                    bits = 0x1ff;
+                    continue;
+                }
+                b's' => 0,
+                b'n' => 1,
+                b'r' => 2,
+                b'v' => 3,
+                b'b' if has_b => 4,
+                b'm' => 5,
+                b'p' => 6,
+                b'i' => 7,
+                b'o' => 8,
+                _ => return Err(OsErr::InvalidFormat),
+            };
+            bits |= 1 << bit;
+        }
+        if bits == 0 {
+            bits = 1;
+        }
+        let fields = [
+            Some(&self.kernel_name),
+            Some(&self.node_name),
+            Some(&self.kernel_release),
+            Some(&self.kernel_version),
+            self.build_date_time.as_ref(),
+            Some(&self.machine),
+            Some(&self.processor),
+            Some(&self.hardware_platform),
+            Some(&self.operating_system),
+        ];
+        let parts: Vec<&str> = fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .filter_map(|(_, f)| f.map(String::as_str))
+            .collect();
+        Ok(parts.join(" "))
+    }
+}
+
 /// OS/application info request (OS 7 R): `{["format": "snrvbmpioa"]}`; absent or empty means `s`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InfoRequest {
@@ -501,6 +709,63 @@ mod tests {
         assert!(e.to_string().contains("force"));
         let e = ResetRequest::from_value(&Value::map([("boot_mode", 256u16.into())])).unwrap_err();
         assert!(matches!(e, BodyError::OutOfRange { value: 256, .. }));
+    }
+
+    #[test]
+    fn datetime_set_strings_follow_zephyr() {
+        let dt = DateTime::parse_zephyr("2026-11-21T18:40:05", false).unwrap();
+        assert_eq!((dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second), (2026, 11, 21, 18, 40, 5));
+        assert_eq!(dt.to_zephyr_string(), "2026-11-21T18:40:05");
+        // Any single delimiter, trailing text ignored, milliseconds only when enabled.
+        let dt = DateTime::parse_zephyr("2026/11/21 18.40.05.007Z", true).unwrap();
+        assert_eq!(dt.millis, Some(7));
+        assert_eq!(dt.to_zephyr_string(), "2026-11-21T18:40:05.7");
+        assert_eq!(DateTime::parse_zephyr("2026/11/21 18.40.05.007Z", false).unwrap().millis, None);
+        assert_eq!(DateTime::parse_zephyr("2026-11-21T18:40", false), Err(DateTimeError::Length(16)));
+        assert_eq!(
+            DateTime::parse_zephyr("2026-11-21T18:40:05+01:00", false).map(|d| d.second),
+            Ok(5),
+            "25 bytes is still accepted; the zone is ignored"
+        );
+        assert_eq!(
+            DateTime::parse_zephyr("2026-11-21T18:40:05.000+01:00", true),
+            Err(DateTimeError::Length(29))
+        );
+        assert_eq!(
+            DateTime::parse_zephyr("2026-13-21T18:40:05", false),
+            Err(DateTimeError::Range { field: "month", value: 13 })
+        );
+        assert_eq!(DateTime::parse_zephyr("2026-11-xxT18:40:05", false), Err(DateTimeError::Field("day")));
+        assert_eq!(
+            DateTime::parse_zephyr("2026-11-21T18:40:99.5", true).unwrap_err(),
+            DateTimeError::Range { field: "second", value: 99 }
+        );
+    }
+
+    #[test]
+    fn info_output_has_fixed_order_and_rejects_unknown_characters() {
+        let f = InfoFields {
+            kernel_name: "Zephyr".into(),
+            node_name: "unknown".into(),
+            kernel_release: "v4.2.0-1-gabc".into(),
+            kernel_version: "4.2.0".into(),
+            build_date_time: None,
+            machine: "arm".into(),
+            processor: "cortex-m4".into(),
+            hardware_platform: "nrf52840dk".into(),
+            operating_system: "Zephyr".into(),
+        };
+        assert_eq!(f.output(None).unwrap(), "Zephyr");
+        assert_eq!(f.output(Some("")).unwrap(), "Zephyr");
+        assert_eq!(f.output(Some("vs")).unwrap(), "Zephyr 4.2.0");
+        assert_eq!(
+            f.output(Some("a")).unwrap(),
+            "Zephyr unknown v4.2.0-1-gabc 4.2.0 arm cortex-m4 nrf52840dk Zephyr"
+        );
+        assert_eq!(f.output(Some("b")), Err(OsErr::InvalidFormat));
+        assert_eq!(f.output(Some("sx")), Err(OsErr::InvalidFormat));
+        let with_b = InfoFields { build_date_time: Some("Tue Jan  2 10:11:12 2024".into()), ..f };
+        assert_eq!(with_b.output(Some("bv")).unwrap(), "4.2.0 Tue Jan  2 10:11:12 2024");
     }
 
     #[test]
