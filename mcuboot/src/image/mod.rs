@@ -13,6 +13,31 @@
 //! and the built-in public keys, get back a [`ValidatedImage`] or an [`ImageError`] saying
 //! exactly what is wrong and where.
 //!
+//! ```
+//! use mcuboot::image::{ImageError, KeyType, SignOptions, SigningKey, TrailerOptions, sign, validate};
+//!
+//! // What `imgtool sign -k key.pem -v 1.2.3 -H 0x20 --pad-header -S 0x4000 --confirm` makes:
+//! let key = SigningKey::generate(KeyType::Ed25519)?;
+//! let opts = SignOptions {
+//!     version: "1.2.3".parse()?,
+//!     header_size: 0x20,
+//!     pad_header: true,
+//!     slot_size: 0x4000,
+//!     trailer: TrailerOptions { confirm: true, ..TrailerOptions::default() },
+//!     ..SignOptions::default()
+//! };
+//! let mut slot = sign(b"firmware", Some(&key), &opts)?;
+//!
+//! // What the bootloader does with the slot's bytes and its built-in keys.
+//! let image = validate(&slot, &[key.public().clone()])?;
+//! assert_eq!(image.header.version.to_string(), "1.2.3");
+//! assert_eq!(image.key_index, Some(0));
+//!
+//! slot[0x20] ^= 1; // one payload bit flips
+//! assert!(matches!(validate(&slot, &[key.public().clone()]), Err(ImageError::HashMismatch { .. })));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Reference: `shared/reference/mcuboot.md` §1–§3.
 
 pub mod dump;
