@@ -24,8 +24,8 @@ impl Case {
         Case {
             map: map_of(map, ws, erased),
             cfg: BootConfig::with_algorithm(alg),
-            a: ImageSpec::new(sizes.0, mcuboot::boot::Version::new(1, 0, 0), 1).build(),
-            b: ImageSpec::new(sizes.1, mcuboot::boot::Version::new(2, 0, 0), 2).build(),
+            a: ImageSpec::new(sizes.0, Version::new(1, 0, 0), 1).build(),
+            b: ImageSpec::new(sizes.1, Version::new(2, 0, 0), 2).build(),
         }
     }
 

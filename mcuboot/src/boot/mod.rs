@@ -21,15 +21,16 @@ mod swap_move;
 
 use thiserror::Error;
 
+pub use crate::image::{Dependency, ImageHeader, ImageVersion, PublicKey};
 pub use cut::{CutFlash, FlashOp};
-pub use facts::{Dependency, ImageFacts, SlotHeader, ValidationCache, Version};
+pub use facts::{ImageFacts, ValidationCache};
 
 use crate::flash::{Flash, FlashError, Sector};
+use crate::image::IMAGE_HEADER_SIZE;
 use crate::layout::{Area, AreaId, FlashMap};
 use crate::trailer::{
     self, FlagState, MagicState, StatusKind, SwapState, SwapType, TrailerError, TrailerLayout,
 };
-use facts::IMAGE_HEADER_SIZE;
 use status::Status;
 
 /// Size of the copy buffer (`BUF_SZ`): every copy writes in chunks of at most this many bytes,
@@ -86,6 +87,9 @@ pub struct BootConfig {
     pub downgrade_prevention: DowngradePrevention,
     /// `MCUBOOT_HW_ROLLBACK_PROT`: images need a SEC_CNT TLV at least the stored NV counter.
     pub hw_rollback_protection: bool,
+    /// The verification keys built into the bootloader. Empty: a hash-only build (SHA-256 TLV
+    /// required, signatures ignored). Otherwise a valid signature by one of them is required.
+    pub keys: Vec<PublicKey>,
 }
 
 impl Default for BootConfig {
@@ -99,6 +103,7 @@ impl Default for BootConfig {
             validate_primary: true,
             downgrade_prevention: DowngradePrevention::Off,
             hw_rollback_protection: false,
+            keys: Vec::new(),
         }
     }
 }
@@ -148,13 +153,13 @@ struct Workspace {
 }
 
 /// Per-image state of one boot (`state->imgs[i]`, `state->swap_type[i]`, ...).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct ImageCtx {
     pri: Option<Area>,
     sec: Option<Area>,
     pri_sectors: Vec<Sector>,
     sec_sectors: Vec<Sector>,
-    hdr: [SlotHeader; 2],
+    hdr: [ImageHeader; 2],
     /// swap-offset: where the image starts in the secondary slot.
     secondary_offset: u32,
     /// swap-offset: unprotected TLV block sizes of the two images.
@@ -167,6 +172,24 @@ struct ImageCtx {
     primary_facts: Option<usize>,
 }
 
+impl Default for ImageCtx {
+    fn default() -> ImageCtx {
+        ImageCtx {
+            pri: None,
+            sec: None,
+            pri_sectors: Vec::new(),
+            sec_sectors: Vec::new(),
+            hdr: [facts::EMPTY_HEADER; 2],
+            secondary_offset: 0,
+            unprot: [0; 2],
+            swap_type: None,
+            resumed: None,
+            performed: None,
+            primary_facts: None,
+        }
+    }
+}
+
 /// What one image did during a boot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageReport {
@@ -175,9 +198,9 @@ pub struct ImageReport {
     /// The swap type decided and acted on this boot (NONE after a resume).
     pub swap_type: SwapType,
     /// The primary slot's header after the boot.
-    pub header: SlotHeader,
+    pub header: ImageHeader,
     /// The primary image's hash, when it was validated.
-    pub hash: Option<[u8; 32]>,
+    pub hash: Option<Vec<u8>>,
 }
 
 /// The result of one boot.
@@ -199,7 +222,7 @@ pub struct BootOutcome {
 pub struct Booted {
     pub image: u8,
     pub area: Area,
-    pub header: SlotHeader,
+    pub header: ImageHeader,
 }
 
 /// Why a boot did not complete.
@@ -571,14 +594,14 @@ impl<F: Flash> Loader<'_, F> {
         }
     }
 
-    fn hdr(&self, slot: Slot) -> SlotHeader {
+    fn hdr(&self, slot: Slot) -> ImageHeader {
         self.work.imgs[self.cur].hdr[slot as usize]
     }
 
-    fn read_header_at(&mut self, area: Area, off: u32) -> Result<SlotHeader> {
+    fn read_header_at(&mut self, area: Area, off: u32) -> Result<ImageHeader> {
         let mut b = [0u8; IMAGE_HEADER_SIZE];
         self.read(area, off, &mut b)?;
-        Ok(SlotHeader::decode(&b))
+        Ok(facts::decode_header(&b))
     }
 
     /// `boot_read_image_headers(require_all, bs)`. Returns false when MCUboot's version fails
@@ -610,8 +633,8 @@ impl<F: Flash> Loader<'_, F> {
 
     /// Locate the TLV blocks of the image at `off` in `area` described by `hdr`:
     /// `(prot_start, unprot_start, total)` relative to the image start.
-    fn image_blocks(&mut self, area: Area, off: u32, hdr: &SlotHeader) -> Result<Option<(u32, u32, u32)>> {
-        let Some(tlv_off) = hdr.tlv_off() else { return Ok(None) };
+    fn image_blocks(&mut self, area: Area, off: u32, hdr: &ImageHeader) -> Result<Option<(u32, u32, u32)>> {
+        let Some(tlv_off) = hdr.tlv_offset() else { return Ok(None) };
         let Some(abs) = off.checked_add(tlv_off) else { return Ok(None) };
         let mut info = [0u8; 8];
         let prot = hdr.protect_tlv_size as u32;
@@ -681,17 +704,17 @@ impl<F: Flash> Loader<'_, F> {
     fn check_image(&mut self, slot: Slot, off: u32) -> Result<Option<usize>> {
         let area = self.area(slot);
         let hdr = self.hdr(slot);
-        if !hdr.is_valid_for(area.size) {
+        if !facts::is_valid_for(&hdr, area.size) {
             return Ok(None);
         }
-        let Some((prot, unprot, total)) = self.image_blocks(area, off, &hdr)? else { return Ok(None) };
+        let Some((_, _, total)) = self.image_blocks(area, off, &hdr)? else { return Ok(None) };
         if total > self.max_image_size(slot) || off.checked_add(total).is_none_or(|e| e > area.size) {
             return Ok(None);
         }
         let mut buf = std::mem::take(&mut self.work.image_buf);
         buf.resize(total as usize, 0);
         let r = self.read(area, off, &mut buf);
-        let entry = r.map(|_| self.cache.lookup(&hdr, &buf, prot, unprot));
+        let entry = r.map(|_| self.cache.lookup(&buf, &self.cfg.keys));
         self.work.image_buf = buf;
         let entry = entry?;
         let f = self.cache.facts(entry);
@@ -718,7 +741,7 @@ impl<F: Flash> Loader<'_, F> {
         let area = self.area(slot);
         let erased = self.erased_val(area)?;
         let hdr = self.hdr(slot);
-        if hdr.is_erased(erased) || hdr.is_non_bootable() {
+        if facts::is_erased(&hdr, erased) || facts::is_non_bootable(&hdr) {
             if slot == Slot::Secondary && self.cfg.algorithm != Algorithm::OverwriteOnly {
                 self.scramble_trailer_sectors(area)?;
                 if self.cfg.algorithm == Algorithm::SwapMove {
@@ -739,7 +762,7 @@ impl<F: Flash> Loader<'_, F> {
             && matches!(expected, Some(SwapType::Test | SwapType::Perm))
         {
             let first = self.read_header_at(area, 0)?;
-            if first.has_magic() {
+            if facts::has_magic(&first) {
                 // "Secondary header magic detected in first sector, wrong upload address?"
                 result = Some(SlotCheck::NoBootable);
             }
@@ -750,7 +773,7 @@ impl<F: Flash> Loader<'_, F> {
             && slot == Slot::Secondary
         {
             let pri = self.hdr(Slot::Primary);
-            let pri_erased = pri.is_erased(self.erased_val(self.area(Slot::Primary))?);
+            let pri_erased = facts::is_erased(&pri, self.erased_val(self.area(Slot::Primary))?);
             if hdr.version.cmp_ignoring_build(&pri.version).is_lt() && !pri_erased {
                 self.scramble_slot(area)?;
                 return Ok(SlotCheck::NoBootable);
@@ -776,7 +799,7 @@ impl<F: Flash> Loader<'_, F> {
     }
 
     /// The SEC_CNT of the image described by `hdr` at `off` in `area` (protected TLVs only).
-    fn read_security_counter(&mut self, area: Area, off: u32, hdr: &SlotHeader) -> Result<Option<u32>> {
+    fn read_security_counter(&mut self, area: Area, off: u32, hdr: &ImageHeader) -> Result<Option<u32>> {
         Ok(self.read_protected_tlvs(area, off, hdr)?.and_then(|(c, _)| c))
     }
 
@@ -786,7 +809,7 @@ impl<F: Flash> Loader<'_, F> {
         &mut self,
         area: Area,
         off: u32,
-        hdr: &SlotHeader,
+        hdr: &ImageHeader,
     ) -> Result<Option<(Option<u32>, Vec<Dependency>)>> {
         let Some((prot, unprot, _)) = self.image_blocks(area, off, hdr)? else { return Ok(None) };
         let mut counter = None;
@@ -818,12 +841,9 @@ impl<F: Flash> Loader<'_, F> {
                 self.read(area, off + p + 4, &mut b)?;
                 deps.push(Dependency {
                     image_id: b[0],
-                    min_version: Version {
-                        major: b[4],
-                        minor: b[5],
-                        revision: u16::from_le_bytes([b[6], b[7]]),
-                        build_num: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
-                    },
+                    min_version: ImageVersion::from_bytes(&[
+                        b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                    ]),
                 });
             }
             p += 4 + len;
@@ -833,7 +853,7 @@ impl<F: Flash> Loader<'_, F> {
 
     /// `boot_update_security_counter`: raise image `cur`'s NV counter to the SEC_CNT of the
     /// image now in the primary slot, described by `hdr`. False when there is no counter.
-    fn update_security_counter(&mut self, hdr: SlotHeader) -> Result<bool> {
+    fn update_security_counter(&mut self, hdr: ImageHeader) -> Result<bool> {
         let pri = self.area(Slot::Primary);
         match self.read_security_counter(pri, 0, &hdr)? {
             Some(c) => {
@@ -910,7 +930,7 @@ impl<F: Flash> Loader<'_, F> {
                         break;
                     }
                 }
-            } else if !self.hdr(Slot::Primary).has_magic() {
+            } else if !facts::has_magic(&self.hdr(Slot::Primary)) {
                 failure = Some("primary slot has no image header");
                 break;
             }
@@ -932,7 +952,7 @@ impl<F: Flash> Loader<'_, F> {
                     resumed: c.resumed,
                     swap_type: c.performed.unwrap_or(SwapType::None),
                     header: c.hdr[0],
-                    hash: c.primary_facts.map(|e| self.cache.facts(e).hash),
+                    hash: c.primary_facts.map(|e| self.cache.facts(e).hash.clone()),
                 }
             })
             .collect();
@@ -1122,13 +1142,13 @@ impl<F: Flash> Loader<'_, F> {
         if bs.is_reset(self.cfg.algorithm) {
             let mut sizes = [0u32; 2];
             for slot in [Slot::Primary, Slot::Secondary] {
-                if self.hdr(slot).has_magic() {
+                if facts::has_magic(&self.hdr(slot)) {
                     let Some(total) = self.image_size(slot)? else {
                         return Err(BootError::Halted("bad TLV info while sizing the swap"));
                     };
                     sizes[slot as usize] = total;
                     let h = self.hdr(slot);
-                    let hashed = h.tlv_off().unwrap_or(0) + h.protect_tlv_size as u32;
+                    let hashed = h.tlv_offset().unwrap_or(0) + h.protect_tlv_size as u32;
                     self.work.imgs[self.cur].unprot[slot as usize] = total.saturating_sub(hashed) as u16;
                 }
             }

@@ -8,7 +8,7 @@
 //! the record is written).
 
 use super::status::{self, Status};
-use super::{Loader, Result, Slot};
+use super::{Loader, Result, Slot, facts};
 use crate::flash::Flash;
 use crate::trailer::{MagicState, SwapType};
 
@@ -103,15 +103,15 @@ pub fn read_image_header<F: Flash>(l: &mut Loader<'_, F>, slot: Slot, bs: Option
     }
     let area = l.area(slot);
     let mut h = l.read_header_at(area, off)?;
-    if check_other && !h.has_magic() && slot == Slot::Secondary {
+    if check_other && !facts::has_magic(&h) && slot == Slot::Secondary {
         off = if l.table_swap_type()? != SwapType::Revert { 0 } else { sz };
         h = l.read_header_at(area, off)?;
     }
-    if h.has_magic() && bs.is_some() && slot == Slot::Secondary {
+    if facts::has_magic(&h) && bs.is_some() && slot == Slot::Secondary {
         l.work.imgs[l.cur].secondary_offset = off;
     }
     l.work.imgs[l.cur].hdr[dst as usize] = h;
-    Ok(bs.is_none() || h.has_magic())
+    Ok(bs.is_none() || facts::has_magic(&h))
 }
 
 /// `swap_run` for swap-offset.

@@ -8,7 +8,7 @@
 //! cannot lose the revert.
 
 use super::status::{self, Op, Status};
-use super::{Loader, Result, Slot};
+use super::{Loader, Result, Slot, facts};
 use crate::flash::Flash;
 use crate::trailer::{MagicState, SwapType};
 
@@ -68,7 +68,7 @@ pub fn read_image_header<F: Flash>(l: &mut Loader<'_, F>, slot: Slot, bs: Option
     }
     let h = l.read_header_at(l.area(slot), off)?;
     l.work.imgs[l.cur].hdr[dst as usize] = h;
-    Ok(bs.is_none() || h.has_magic())
+    Ok(bs.is_none() || facts::has_magic(&h))
 }
 
 /// `swap_run` for swap-move.

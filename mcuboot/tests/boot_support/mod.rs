@@ -2,8 +2,9 @@
 //! protected TLVs, SHA-256 TLV), flash set-up, and trailer/slot inspection.
 #![allow(dead_code)]
 
-use mcuboot::boot::{Algorithm, BootConfig, BootOutcome, BootState, CutFlash, Version, boot};
+use mcuboot::boot::{Algorithm, BootConfig, BootOutcome, BootState, CutFlash, boot};
 use mcuboot::flash::{Flash, RamFlash};
+pub use mcuboot::image::ImageVersion as Version;
 use mcuboot::layout::{Area, AreaId, FlashMap};
 use mcuboot::trailer::{self, SwapState, TrailerLayout};
 use sha2::{Digest, Sha256};
