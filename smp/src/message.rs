@@ -485,6 +485,17 @@ impl Request {
     }
 }
 
+/// One line for transcripts: the command name and the body in CBOR diagnostic notation, e.g.
+/// `image erase {"slot": 1}`.
+impl core::fmt::Display for Request {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.body_value() {
+            Some(body) => write!(f, "{} {body}", self.command_name()),
+            None => write!(f, "{} (empty payload)", self.command_name()),
+        }
+    }
+}
+
 /// A typed reply: a success body, or an error (`rc`, `err`, or both).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Response {
@@ -571,6 +582,19 @@ impl Response {
     /// True for [`Response::Ok`].
     pub fn is_ok(&self) -> bool {
         matches!(self, Response::Ok(_))
+    }
+}
+
+/// One line for transcripts: `ok {...}` or `error: <what>` (the command name is in the header).
+impl core::fmt::Display for Response {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Response::Ok(body) => match body.body_value() {
+                Some(v) => write!(f, "ok {v}"),
+                None => f.write_str("ok (empty payload)"),
+            },
+            Response::Err(e) => write!(f, "error: {e}"),
+        }
     }
 }
 
@@ -700,6 +724,16 @@ mod tests {
         let user = [0x0b, 0, 0, 1, 0, 64, 0, 0, 0x01];
         let (_, r, _) = Response::decode(&user).unwrap();
         assert!(matches!(r, Response::Ok(ResponseBody::Other { body: Some(Value::Int(_)), .. })));
+    }
+
+    #[test]
+    fn display_is_one_line() {
+        let r = Request::ImageErase(crate::groups::image::EraseRequest { slot: Some(1) });
+        assert_eq!(r.to_string(), r#"image erase {"slot": 1}"#);
+        let e = Response::Err(ErrorBody::group(crate::error::GroupErr::new(Group::Image, 9)));
+        assert_eq!(e.to_string(), "error: group 1 error: IMG_MGMT_ERR_NO_FREE_SLOT (9)");
+        let ok = Response::Ok(ResponseBody::ImageErase(Empty));
+        assert_eq!(ok.to_string(), "ok {}");
     }
 
     #[test]
