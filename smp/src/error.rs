@@ -584,7 +584,9 @@ pub enum GroupErrorReply {
 /// request of `request_version` (`smp_add_cmd_err` plus `smp_translate_error_code`).
 ///
 /// `reporting_group` is normally the request's group; pass [`Group::ZephyrBasic`] for stat
-/// errors to reproduce servers before Feb 2026 (see [`stat_error_group`]).
+/// errors to reproduce servers before Feb 2026 (see [`stat_error_group`]). Requests with a
+/// reserved version never reach a handler in Zephyr (they get `{"rc": 13}` first); here they
+/// are treated like v2. A verbose-error `rsn` is the caller's to add to the v1 `rc` reply.
 pub fn zephyr_group_error_reply(
     request_version: Version,
     reporting_group: Group,
