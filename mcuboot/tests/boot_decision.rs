@@ -18,6 +18,19 @@ use MagicState::{Bad as MB, Good, Unset as MU};
 const MAGICS: [MagicState; 3] = [Good, MU, MB];
 const FLAGS: [FlagState; 3] = [Set, Unset, FB];
 
+/// One table row: primary (magic, image_ok, copy_done), secondary (same), result, offset-only.
+/// `None` = any.
+type Row = (
+    Option<MagicState>,
+    Option<FlagState>,
+    Option<FlagState>,
+    Option<MagicState>,
+    Option<FlagState>,
+    Option<FlagState>,
+    SwapType,
+    bool,
+);
+
 /// The table written out independently: first matching row wins.
 fn expected(p: &SwapState, s: &SwapState, offset: bool) -> SwapType {
     let rows: [(
