@@ -33,16 +33,7 @@ type Row = (
 
 /// The table written out independently: first matching row wins.
 fn expected(p: &SwapState, s: &SwapState, offset: bool) -> SwapType {
-    let rows: [(
-        Option<MagicState>,
-        Option<FlagState>,
-        Option<FlagState>,
-        Option<MagicState>,
-        Option<FlagState>,
-        Option<FlagState>,
-        SwapType,
-        bool,
-    ); 4] = [
+    let rows: [Row; 4] = [
         (None, None, None, Some(Good), Some(Unset), Some(Set), SwapType::Revert, true),
         (None, None, None, Some(Good), Some(Unset), None, SwapType::Test, false),
         (None, None, None, Some(Good), Some(Set), None, SwapType::Perm, false),

@@ -72,7 +72,7 @@ fn permanent_upgrade_never_reverts() {
         let (a, b) = appendix_a_images();
         let mut f = setup(&map, &cfg, &a, Some(&b), true);
         let mut st = BootState::new();
-        let expect = if alg == Algorithm::OverwriteOnly { SwapType::Perm } else { SwapType::Perm };
+        let expect = SwapType::Perm;
         assert_eq!(booted_version(&mut f, &map, &cfg, &mut st), (b.version, expect), "{alg:?}");
         assert_eq!(booted_version(&mut f, &map, &cfg, &mut st), (b.version, SwapType::None), "{alg:?}");
         let pri = map.area(AreaId::Primary(0)).expect("pri");
