@@ -308,6 +308,8 @@ pub struct SimFlash {
     dirty_base: Option<u64>,
     dirty_list: Vec<(DeviceId, u32)>,
     record: Option<Vec<OpRecord>>,
+    /// The last operation started.
+    last_op: Option<OpRecord>,
 }
 
 impl SimFlash {
@@ -327,6 +329,7 @@ impl SimFlash {
             dirty_base: None,
             dirty_list: Vec::new(),
             record: None,
+            last_op: None,
         })
     }
 
@@ -491,6 +494,12 @@ impl SimFlash {
     /// The faults that fired since the plan was installed or last re-armed.
     pub fn fired(&self) -> &[Fault] {
         &self.fired
+    }
+
+    /// The last write or erase started (the one power was lost in, after a cut), if any since
+    /// the flash was made.
+    pub fn last_op(&self) -> Option<OpRecord> {
+        self.last_op
     }
 
     /// Record every operation from now on (or stop recording and drop the log).
@@ -660,8 +669,10 @@ impl SimFlash {
         }
         self.ops += 1;
         let op = self.ops;
+        let record = OpRecord { op, kind, device: dev, offset, len };
+        self.last_op = Some(record);
         if let Some(log) = &mut self.record {
-            log.push(OpRecord { op, kind, device: dev, offset, len });
+            log.push(record);
         }
         Ok(op)
     }
