@@ -233,3 +233,58 @@ fn describe(t: &Tlv<'_>) -> String {
         _ => hex(t.data),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::sign::{SignOptions, TrailerOptions, sign};
+
+    fn padded(erased: u8, max_align: Option<u32>) -> Vec<u8> {
+        let opts = SignOptions {
+            pad_header: true,
+            slot_size: 0x2000,
+            erased_val: erased,
+            trailer: TrailerOptions { max_align, confirm: true, ..TrailerOptions::default() },
+            ..SignOptions::default()
+        };
+        sign(&[7; 100], None, &opts).unwrap()
+    }
+
+    #[test]
+    fn reads_trailer_fields_for_each_max_align() {
+        for (m, erased) in [(None, 0xff), (Some(16), 0xff), (Some(32), 0)] {
+            let img = padded(erased, m);
+            let info = ImageInfo::read(&img);
+            assert_eq!(info.error, None);
+            let t = info.trailer.unwrap();
+            assert_eq!(t.max_align, Some(m.unwrap_or(8)));
+            assert_eq!(t.image_ok, Some(1));
+            assert_eq!(t.copy_done, Some(erased));
+            assert_eq!(t.swap_size, Some(u32::from_le_bytes([erased; 4])));
+        }
+    }
+
+    #[test]
+    fn an_erased_or_foreign_trailer_has_no_fields() {
+        let mut img = padded(0xff, None);
+        let n = img.len();
+        img[n - 16..].fill(0xff);
+        let t = ImageInfo::read(&img).trailer.unwrap();
+        assert_eq!((t.max_align, t.image_ok), (None, None));
+        assert!(ImageInfo::read(&img).to_table().contains("unset (erased)"));
+    }
+
+    #[test]
+    fn broken_files_are_described_not_panicked_on() {
+        let info = ImageInfo::read(&[0x3d, 0xb8]);
+        assert!(matches!(info.error, Some(ImageError::Truncated { .. })));
+        assert!(info.to_table().contains("error"));
+        let img = padded(0xff, None);
+        let info = ImageInfo::read(&img[..150]);
+        assert!(info.header.is_some());
+        assert!(info.error.is_some());
+        let mut bad = img.clone();
+        bad[0] = 0;
+        assert!(ImageInfo::read(&bad).to_table().contains("not an MCUboot image magic"));
+    }
+}

@@ -197,6 +197,8 @@ pub enum SignError {
     InputShorterThanHeader { len: usize, header_size: u16 },
     #[error("image size ({image:#x}) + trailer ({trailer:#x}) exceeds requested size {slot:#x}")]
     TooLarge { image: u64, trailer: u64, slot: u32 },
+    #[error("--pad, --confirm and --test need the slot size (-S/--slot-size)")]
+    PadNeedsSlotSize,
     #[error("payload of {0} bytes does not fit ih_img_size (32 bits)")]
     PayloadTooLarge(usize),
     #[error("protected TLVs take {0} bytes; ih_protect_tlv_size is 16 bits")]
@@ -305,6 +307,9 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     if load_addr != 0 && opts.rom_fixed.is_some_and(|r| r != 0) {
         return Err(SignError::LoadAddrAndRomFixed);
     }
+    if t.pads() && opts.slot_size == 0 {
+        return Err(SignError::PadNeedsSlotSize);
+    }
     let hash_alg = choose_hash(key, opts.hash, opts.pure)?;
     let hs = usize::from(opts.header_size);
 
@@ -411,7 +416,7 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     }
 
     // 6. Padding and trailer.
-    if t.pads() && opts.slot_size > 0 {
+    if t.pads() {
         let slot = opts.slot_size as usize;
         image.resize(slot, opts.erased_val);
         let magic = boot_magic(t.effective_max_align());
@@ -506,6 +511,11 @@ mod tests {
         assert!(matches!(sign(&big, None, &o), Err(SignError::TooLarge { .. })));
         let bad = SignOptions { trailer: TrailerOptions { align: 3, ..TrailerOptions::default() }, ..o };
         assert!(matches!(sign(&[0; 64], None, &bad), Err(SignError::BadAlign(3))));
+        let no_slot = SignOptions {
+            trailer: TrailerOptions { pad: true, ..TrailerOptions::default() },
+            ..SignOptions::default()
+        };
+        assert_eq!(sign(&[0; 64], None, &no_slot), Err(SignError::PadNeedsSlotSize));
     }
 
     #[test]
