@@ -501,3 +501,102 @@ fn keys_interoperate_both_ways() {
         assert_eq!(validate(&signed, std::slice::from_ref(ours.public())).unwrap().key_index, Some(0));
     }
 }
+
+/// imgtool's `decode_version` and our `ImageVersion::from_str` accept the same strings (within
+/// the header's field widths, which imgtool only checks later when packing) and agree on
+/// their values.
+#[test]
+fn version_strings_parse_like_imgtool() {
+    let Some(python) = testkit::python_with("imgtool", "pip install imgtool==2.5.0") else {
+        return;
+    };
+    let inputs = [
+        "0",
+        "1",
+        "1.2",
+        "1.2.3",
+        "1.2.3+4",
+        "255.255.65535+4294967295",
+        "01",
+        "1.02",
+        "1.2.03",
+        "1.2.3+04",
+        "1.",
+        ".1",
+        "1.2.3.4",
+        "1+2",
+        "1.2+3",
+        "",
+        " 1",
+        "1 ",
+        "a",
+        "-1",
+        "+1",
+        "1.2.3+",
+        "1..2",
+        "10.20.300+4000",
+        "1.2.3+0",
+    ];
+    let script = r#"
+import sys
+from imgtool.version import decode_version
+for line in sys.stdin.read().split("\n")[:-1]:
+    try:
+        v = decode_version(line)
+        print(f"{v.major} {v.minor} {v.revision} {v.build}")
+    except ValueError:
+        print("reject")
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        for i in inputs {
+            writeln!(stdin, "{i}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    let theirs: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+    assert_eq!(theirs.len(), inputs.len());
+    for (input, theirs) in inputs.iter().zip(theirs) {
+        let ours = match input.parse::<mcuboot::image::ImageVersion>() {
+            Ok(v) => format!("{} {} {} {}", v.major, v.minor, v.revision, v.build_num),
+            Err(_) => "reject".to_string(),
+        };
+        assert_eq!(ours, theirs, "version {input:?}");
+    }
+}
+
+/// Damage that both tools must catch: a flipped payload byte (hash) and a flipped signature
+/// byte, in images imgtool signed. (imgtool's verify does not check KEYHASH, so key
+/// mismatches are only ours to catch.)
+#[test]
+fn imgtool_and_we_reject_the_same_damage() {
+    let Some(tool) = imgtool() else { return };
+    let case = &cases()[2];
+    for kind in ["ed25519", "ecdsa-p256", "rsa-2048"] {
+        let key_path = tool.keygen(kind);
+        let public = load_public(&key_path);
+        let good = tool.sign(Some(&key_path), case.args, &input_for(case, 11));
+        let sig_at = split_signature(&good).0 + 4;
+        for (what, at) in [("payload", 0x200 + 17), ("signature", sig_at + 12)] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x10;
+            let (ok, text) = tool.verify(&key_path, &bad);
+            assert!(!ok, "{kind} {what}: imgtool accepted: {text}");
+            let err = validate(&bad, std::slice::from_ref(&public)).unwrap_err();
+            match what {
+                "payload" => {
+                    assert!(text.contains("invalid hash"), "{kind}: {text}");
+                    assert!(matches!(err, ImageError::HashMismatch { .. }), "{kind}: {err}");
+                }
+                _ => assert!(matches!(err, ImageError::BadSignature { .. }), "{kind}: {err}"),
+            }
+        }
+    }
+}
