@@ -25,7 +25,7 @@ pub use crate::image::{Dependency, ImageHeader, ImageVersion, PublicKey};
 pub use cut::{CutFlash, FlashOp};
 pub use facts::{ImageFacts, ValidationCache};
 
-use crate::flash::{Flash, FlashError, Sector};
+use crate::flash::{Flash, FlashError, Sector, SectorRun};
 use crate::image::IMAGE_HEADER_SIZE;
 use crate::layout::{Area, AreaId, FlashMap};
 use crate::trailer::{
@@ -147,7 +147,6 @@ impl BootState {
 #[derive(Debug, Clone, Default)]
 struct Workspace {
     imgs: Vec<ImageCtx>,
-    scratch_sectors: Vec<Sector>,
     image_buf: Vec<u8>,
     status_buf: Vec<u8>,
 }
@@ -159,6 +158,8 @@ struct ImageCtx {
     sec: Option<Area>,
     pri_sectors: Vec<Sector>,
     sec_sectors: Vec<Sector>,
+    /// The device sector runs the lists above were computed from.
+    geometry_key: [Vec<SectorRun>; 2],
     hdr: [ImageHeader; 2],
     /// swap-offset: where the image starts in the secondary slot.
     secondary_offset: u32,
@@ -179,6 +180,7 @@ impl Default for ImageCtx {
             sec: None,
             pri_sectors: Vec::new(),
             sec_sectors: Vec::new(),
+            geometry_key: [Vec::new(), Vec::new()],
             hdr: [facts::EMPTY_HEADER; 2],
             secondary_offset: 0,
             unprot: [0; 2],
@@ -539,6 +541,28 @@ impl<F: Flash> Loader<'_, F> {
     fn load_sectors(&mut self) -> Result<()> {
         let pri = self.area(Slot::Primary);
         let sec = self.area(Slot::Secondary);
+        // Reuse last boot's sector lists when the areas and their devices' geometry are the
+        // same (the common case: every boot of one device).
+        let same = {
+            let ctx = &self.work.imgs[self.cur];
+            ctx.pri == Some(pri)
+                && ctx.sec == Some(sec)
+                && self.flash.geometry(pri.device)?.sectors == ctx.geometry_key[0]
+                && self.flash.geometry(sec.device)?.sectors == ctx.geometry_key[1]
+        };
+        if !same {
+            self.refill_sectors(pri, sec)?;
+        }
+        let mut w = self.area_write_size(pri)?;
+        if self.cfg.algorithm == Algorithm::SwapScratch {
+            w = w.max(self.area_write_size(self.scratch()?)?);
+        }
+        self.layout.check_write_size(w)?;
+        self.write_sz = w;
+        Ok(())
+    }
+
+    fn refill_sectors(&mut self, pri: Area, sec: Area) -> Result<()> {
         let (pv, sv) = {
             let ctx = &mut self.work.imgs[self.cur];
             (std::mem::take(&mut ctx.pri_sectors), std::mem::take(&mut ctx.sec_sectors))
@@ -550,16 +574,11 @@ impl<F: Flash> Loader<'_, F> {
         ctx.sec = Some(sec);
         ctx.pri_sectors = pv;
         ctx.sec_sectors = sv;
-        if let Some(scr) = self.map.scratch {
-            let v = std::mem::take(&mut self.work.scratch_sectors);
-            self.work.scratch_sectors = self.fill_sectors(scr, v)?;
-        }
-        let mut w = self.area_write_size(pri)?;
-        if self.cfg.algorithm == Algorithm::SwapScratch {
-            w = w.max(self.area_write_size(self.scratch()?)?);
-        }
-        self.layout.check_write_size(w)?;
-        self.write_sz = w;
+        let key = [
+            self.flash.geometry(pri.device)?.sectors.clone(),
+            self.flash.geometry(sec.device)?.sectors.clone(),
+        ];
+        self.work.imgs[self.cur].geometry_key = key;
         Ok(())
     }
 
