@@ -27,6 +27,9 @@ pub struct CutFlash<F> {
     pub log: Option<Vec<FlashOp>>,
 }
 
+/// A [`CutFlash`] used only to count operations.
+pub type CountingFlash<F> = CutFlash<F>;
+
 impl<F: Flash> CutFlash<F> {
     /// Count only.
     pub fn new(inner: F) -> CutFlash<F> {

@@ -22,7 +22,7 @@ mod swap_move;
 use thiserror::Error;
 
 pub use crate::image::{Dependency, ImageHeader, ImageVersion, PublicKey};
-pub use cut::{CutFlash, FlashOp};
+pub use cut::{CountingFlash, CutFlash, FlashOp};
 pub use facts::{ImageFacts, ValidationCache};
 
 use crate::flash::{Flash, FlashError, Sector, SectorRun};
