@@ -81,6 +81,10 @@ pub enum LineSplit {
     Zephyr,
     /// What clients send (Python `smp`, mcumgr-toolkit): base64 of the whole body, cut every
     /// 4 × ⌊(max line − 3) / 4⌋ characters, so every line but the last is full.
+    ///
+    /// Python `smp`'s `encode(packet, line_length=L)` subtracts 4 rather than 3, so it equals
+    /// this split with a maximum of `L − 1`: smpmgr's default `--line-length 128` gives the
+    /// same 127-byte lines as `EncodeOptions::fill(127)`.
     Fill,
 }
 
@@ -969,8 +973,10 @@ pub enum RawError {
 #[derive(Debug)]
 pub struct RawDecoder {
     max_packet_len: usize,
+    /// Received bytes; those before `start` are consumed.
     buf: Vec<u8>,
-    /// Stream offset of `buf[0]`.
+    start: usize,
+    /// Stream offset of `buf[start]`.
     offset: u64,
     eof: bool,
 }
@@ -979,11 +985,15 @@ impl RawDecoder {
     /// A decoder for packets (header + payload) of at most `max_packet_len` bytes (Zephyr
     /// checks against `CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE`).
     pub fn new(max_packet_len: usize) -> Self {
-        RawDecoder { max_packet_len, buf: Vec::new(), offset: 0, eof: false }
+        RawDecoder { max_packet_len, buf: Vec::new(), start: 0, offset: 0, eof: false }
     }
 
     /// Hand the decoder more received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -994,13 +1004,15 @@ impl RawDecoder {
 
     /// Drop partial input (call after an idle gap, as Zephyr's input timeout does).
     pub fn reset(&mut self) {
-        self.offset += self.buf.len() as u64;
+        self.offset += (self.buf.len() - self.start) as u64;
         self.buf.clear();
+        self.start = 0;
     }
 
     /// The next whole packet, or a report of dropped bytes; `None` when more input is needed.
     pub fn next_packet(&mut self) -> Option<Result<Vec<u8>, RawError>> {
-        let Some(header) = self.buf.first_chunk::<HEADER_LEN>() else {
+        let pending = &self.buf[self.start..];
+        let Some(header) = pending.first_chunk::<HEADER_LEN>() else {
             return self.unfinished(HEADER_LEN);
         };
         let header = Header::from_bytes(header);
@@ -1016,26 +1028,27 @@ impl RawDecoder {
             let max = self.max_packet_len;
             return Some(Err(RawError::Oversize { offset, packet_len, max }));
         }
-        if self.buf.len() < packet_len {
+        if pending.len() < packet_len {
             return self.unfinished(packet_len);
         }
-        let packet = self.buf[..packet_len].to_vec();
+        let packet = pending[..packet_len].to_vec();
         self.skip(packet_len);
         Some(Ok(packet))
     }
 
     fn unfinished(&mut self, expected: usize) -> Option<Result<Vec<u8>, RawError>> {
-        if !self.eof || self.buf.is_empty() {
+        let received = self.buf.len() - self.start;
+        if !self.eof || received == 0 {
             return None;
         }
-        let err = RawError::Incomplete { offset: self.offset, expected, received: self.buf.len() };
+        let err = RawError::Incomplete { offset: self.offset, expected, received };
         self.reset();
         self.eof = false;
         Some(Err(err))
     }
 
     fn skip(&mut self, n: usize) {
-        self.buf.drain(..n);
+        self.start += n;
         self.offset += n as u64;
     }
 }
