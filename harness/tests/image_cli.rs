@@ -287,3 +287,72 @@ fn flags_mean_what_they_mean_in_imgtool() {
         Command::new(&imgtool).args(["verify", "-k", "rsa.pem", "r.bin"]).current_dir(d).output().unwrap();
     assert!(text(&out.stdout).contains("Image was correctly validated"), "{}", text(&out.stdout));
 }
+
+/// Intel HEX in and out, as imgtool does it: same text for the same flags.
+#[test]
+fn intel_hex_like_imgtool() {
+    let Some(imgtool) = testkit::peer_tool("imgtool", "pip install imgtool==2.5.0") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A HEX input that crosses a 64 KiB boundary and has a hole (filled with 0xff on reading).
+    let mut hex = mcuboot::image::HexData::from_binary(
+        0xfe00,
+        &(0..3000u32).map(|i| (i * 3) as u8).collect::<Vec<_>>(),
+    );
+    hex.put(0xfe00 + 3010, &[1, 2, 3, 4]);
+    std::fs::write(d.join("in.hex"), hex.to_hex_string()).unwrap();
+    payload(d, "p.bin", 2000);
+    let key = fixtures().join("keys/ed25519.pem");
+    let key = key.to_str().unwrap();
+    let sets: [(&[&str], &str, &str); 4] = [
+        (&["-H", "0x200", "--pad-header", "-S", "0x4000", "--align", "8", "--confirm"], "in.hex", "o.hex"),
+        (&["-H", "0x200", "--pad-header", "-S", "0x4000", "--pad", "--max-align", "32"], "in.hex", "o.hex"),
+        (&["-H", "0x20", "--pad-header", "-S", "0x4000", "-s", "3"], "in.hex", "o.bin"),
+        (&["-H", "0x20", "--pad-header", "-S", "0x8000", "-x", "0x18000", "--test"], "p.bin", "o.hex"),
+    ];
+    for (flags, input, output) in sets {
+        let theirs_out = format!("theirs-{output}");
+        let mut theirs: Vec<&str> = vec!["sign", "-k", key, "-v", "1.0.0"];
+        theirs.extend(flags);
+        theirs.extend([input, &theirs_out]);
+        let out = Command::new(&imgtool).args(&theirs).current_dir(d).output().unwrap();
+        assert!(out.status.success(), "imgtool {flags:?}: {}", text(&out.stderr));
+        let ours_out = format!("ours-{output}");
+        let mut ours: Vec<&str> = vec!["image", "sign", "-k", key, "--version", "1.0.0"];
+        ours.extend(flags);
+        ours.extend([input, &ours_out]);
+        ok(&brownout(&ours, d));
+        let (a, b) = (std::fs::read(d.join(&ours_out)).unwrap(), std::fs::read(d.join(&theirs_out)).unwrap());
+        assert!(a == b, "{flags:?} {input} -> {output}: outputs differ:\n{}\n---\n{}", text(&a), text(&b));
+        let out =
+            Command::new(&imgtool).args(["verify", "-k", key, &ours_out]).current_dir(d).output().unwrap();
+        assert!(
+            text(&out.stdout).contains("Image was correctly validated"),
+            "{flags:?}: {}",
+            text(&out.stdout)
+        );
+        ok(&brownout(&["image", "verify", "-k", key, &theirs_out], d));
+    }
+    // The last set (--test at 0x18000): the HEX holds the image, the image_ok word (erased)
+    // and the magic at the slot end; read back, the gap is erased fill.
+    let hex_text = std::fs::read_to_string(d.join("ours-o.hex")).unwrap();
+    assert!(hex_text.starts_with(":020000040001F9\n"), "{hex_text}");
+    let table = ok(&brownout(&["image", "dumpinfo", "ours-o.hex"], d));
+    assert!(table.contains("file size          32768 (0x8000)"), "{table}");
+    assert!(table.contains("good (max_align 8)"), "{table}");
+    assert!(table.contains("image_ok         0xff (unset)"), "{table}");
+
+    // A binary input has no address for a HEX output: both tools refuse.
+    let out = brownout(
+        &["image", "sign", "--version", "1", "-H", "0x20", "--pad-header", "-S", "0x8000", "p.bin", "x.hex"],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("-x/--hex-addr"), "{}", text(&out.stderr));
+    let out = Command::new(&imgtool)
+        .args(["sign", "-v", "1", "-H", "0x20", "--pad-header", "-S", "0x8000", "p.bin", "x.hex"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -16,8 +16,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use mcuboot::image::{
-    HashAlg, ImageInfo, ImageVersion, KeyType, PublicKey, PublicKeyFormat, SecurityCounter, SignOptions,
-    SigningKey, TrailerOptions, ValidationPolicy, parse_dependencies, validate_with,
+    HashAlg, HexData, ImageInfo, ImageVersion, KeyType, PublicKey, PublicKeyFormat, SecurityCounter,
+    SignOptions, SigningKey, TrailerOptions, ValidationPolicy, parse_dependencies, signed_image_to_ihex,
+    validate_with,
 };
 use serde_json::{Value, json};
 
@@ -134,9 +135,12 @@ pub struct SignArgs {
     /// Extra protected TLV: TAG (0xa0..0xfffe) and VALUE (0x-prefixed hex or text).
     #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"])]
     pub custom_tlv: Vec<String>,
-    /// Input binary.
+    /// Base address of a `.hex` output when the input is binary (overrides a `.hex` input's).
+    #[arg(short = 'x', long, value_parser = parse_u32)]
+    pub hex_addr: Option<u32>,
+    /// Input: a binary, or Intel HEX if the name ends in `.hex`.
     pub infile: PathBuf,
-    /// Output image.
+    /// Output: a binary, or Intel HEX if the name ends in `.hex`.
     pub outfile: PathBuf,
 }
 
@@ -224,6 +228,23 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 
 fn read_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn is_hex(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex"))
+}
+
+/// Largest binary a HEX file may expand to (256 MiB).
+const MAX_HEX_SPAN: u64 = 1 << 28;
+
+fn read_hex(path: &Path) -> anyhow::Result<HexData> {
+    HexData::parse(&read_text(path)?, MAX_HEX_SPAN).with_context(|| format!("reading {}", path.display()))
+}
+
+/// An image file's bytes: a binary as is, an Intel HEX file from its lowest address with holes
+/// filled with 0xff (as imgtool reads it).
+fn read_image(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if is_hex(path) { Ok(read_hex(path)?.to_binary(0xff)) } else { read_bytes(path) }
 }
 
 fn load_signing_key(path: &Path) -> anyhow::Result<SigningKey> {
@@ -315,16 +336,41 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
             test: a.test,
         },
     };
-    let input = read_bytes(&a.infile)?;
+    let (input, hex_base) = if is_hex(&a.infile) {
+        let hex = read_hex(&a.infile)?;
+        (hex.to_binary(0xff), hex.min_addr())
+    } else {
+        (read_bytes(&a.infile)?, None)
+    };
     let image = mcuboot::image::sign(&input, key.as_ref(), &opts)
         .with_context(|| format!("signing {}", a.infile.display()))?;
-    std::fs::write(&a.outfile, image).with_context(|| format!("writing {}", a.outfile.display()))?;
+    let out = if is_hex(&a.outfile) {
+        // imgtool: the HEX input's lowest address, moved down by a prepended header.
+        let base = match (a.hex_addr, hex_base) {
+            (Some(x), _) => u64::from(x),
+            (None, Some(b)) if a.pad_header && b != 0 => {
+                b.checked_sub(u64::from(a.header_size)).with_context(|| {
+                    format!("{}: no room below {b:#x} for the padded header", a.infile.display())
+                })?
+            }
+            (None, Some(b)) => b,
+            (None, None) => bail!(
+                "{}: a binary input has no address for the HEX output; give -x/--hex-addr",
+                a.infile.display()
+            ),
+        };
+        let base = u32::try_from(base).context("HEX base address above 4 GiB")?;
+        signed_image_to_ihex(&image, base, &opts)?.into_bytes()
+    } else {
+        image
+    };
+    std::fs::write(&a.outfile, out).with_context(|| format!("writing {}", a.outfile.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let keys = a.key.iter().map(|k| load_public_key(k)).collect::<anyhow::Result<Vec<_>>>()?;
-    let bytes = read_bytes(&a.imgfile)?;
+    let bytes = read_image(&a.imgfile)?;
     let policy = ValidationPolicy {
         max_image_size: a.max_size.map(|m| m as usize),
         hash: None,
@@ -421,7 +467,7 @@ pub fn info_json(file: &str, info: &ImageInfo<'_>) -> Value {
 }
 
 fn dumpinfo(a: DumpinfoArgs) -> anyhow::Result<ExitCode> {
-    let bytes = read_bytes(&a.imgfile)?;
+    let bytes = read_image(&a.imgfile)?;
     let info = ImageInfo::read(&bytes);
     let name = a.imgfile.display().to_string();
     if a.json {

@@ -43,6 +43,7 @@
 pub mod dump;
 pub mod hash;
 pub mod header;
+pub mod ihex;
 pub mod keys;
 pub mod sign;
 pub mod tlv;
@@ -52,6 +53,7 @@ pub mod version;
 pub use dump::{ImageInfo, TrailerInfo};
 pub use hash::HashAlg;
 pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_NONE, IMAGE_MAGIC_V1, ImageFlags, ImageHeader};
+pub use ihex::{HexData, IhexError, signed_image_to_ihex};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
 pub use sign::{
     PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, boot_magic, parse_dependencies,
