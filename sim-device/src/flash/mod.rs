@@ -212,24 +212,21 @@ impl Device {
         }
     }
 
-    /// First byte in `range` that strict mode would refuse to program.
+    /// First byte in `range` that strict mode would refuse to program: written since its last
+    /// erase. (Every byte that does not hold the erased value is marked written: programs,
+    /// loads, torn erases and bit flips keep that invariant, so the bitmap alone decides.)
     fn first_unwritable(&self, range: std::ops::Range<usize>) -> Option<usize> {
-        let erased = self.geometry.erased_value;
-        let mut i = range.start;
-        while i < range.end {
-            if i.is_multiple_of(8) && i + 8 <= range.end && self.programmed[i / 8] == 0 {
-                if let Some(p) = self.data[i..i + 8].iter().position(|&b| b != erased) {
-                    return Some(i + p);
-                }
-                i += 8;
-            } else {
-                if self.is_programmed(i) || self.data[i] != erased {
-                    return Some(i);
-                }
-                i += 1;
-            }
+        // Fast path (the common case): nothing written. Whole bitmap bytes are folded
+        // branch-free so the compiler vectorises the check; the ragged ends go bit by bit.
+        let head_end = (range.start.div_ceil(8) * 8).min(range.end);
+        let tail_start = (range.end / 8 * 8).max(head_end);
+        let written = (range.start..head_end).any(|i| self.is_programmed(i))
+            || self.programmed[head_end / 8..tail_start / 8].iter().fold(0u8, |acc, &b| acc | b) != 0
+            || (tail_start..range.end).any(|i| self.is_programmed(i));
+        if !written {
+            return None;
         }
-        None
+        range.into_iter().find(|&i| self.is_programmed(i))
     }
 
     /// Mark every sector overlapping `range` dirty, appending newly dirty ones to `list`.
@@ -287,6 +284,10 @@ impl Snapshot {
 /// Source of snapshot ids, unique in the process, so a snapshot is never mistaken for another.
 static NEXT_SNAPSHOT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+fn fresh_id() -> u64 {
+    NEXT_SNAPSHOT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The emulated NOR flash. See the [module documentation](self).
 #[derive(Debug, Clone)]
 pub struct SimFlash {
@@ -308,8 +309,19 @@ pub struct SimFlash {
     dirty_base: Option<u64>,
     dirty_list: Vec<(DeviceId, u32)>,
     record: Option<Vec<OpRecord>>,
+    /// The bytes of every recorded write, back to back; `record_spans[i]` locates those of
+    /// `record[i]` (empty for erases).
+    record_data: Vec<u8>,
+    record_spans: Vec<std::ops::Range<usize>>,
     /// The last operation started.
     last_op: Option<OpRecord>,
+    /// Unique id of this flash (for [`SimFlash::sync_from`]).
+    uid: u64,
+    /// Changes whenever this flash's dirty list is cleared.
+    epoch: u64,
+    /// `(uid, epoch)` of the flash this one was last synced from, while its dirty list is
+    /// relative to that sync.
+    synced_with: Option<(u64, u64)>,
 }
 
 impl SimFlash {
@@ -329,7 +341,12 @@ impl SimFlash {
             dirty_base: None,
             dirty_list: Vec::new(),
             record: None,
+            record_data: Vec::new(),
+            record_spans: Vec::new(),
             last_op: None,
+            uid: fresh_id(),
+            epoch: fresh_id(),
+            synced_with: None,
         })
     }
 
@@ -417,6 +434,10 @@ impl SimFlash {
         let device = self.devices.get_mut(dev as usize).ok_or(FlashError::NoDevice(dev))?;
         let range = bounds("bit flip", offset, 1, device.data.len())?;
         device.data[range.start] ^= 1 << (bit % 8);
+        if device.data[range.start] != device.geometry.erased_value {
+            // A disturbed cell is no longer erased: strict mode refuses to program it.
+            device.set_programmed(range.clone(), true);
+        }
         device.touch(dev, &range, &mut self.dirty_list);
         Ok(())
     }
@@ -505,6 +526,14 @@ impl SimFlash {
     /// Record every operation from now on (or stop recording and drop the log).
     pub fn set_recording(&mut self, on: bool) {
         self.record = if on { Some(Vec::new()) } else { None };
+        self.record_data.clear();
+        self.record_spans.clear();
+    }
+
+    /// The bytes a recorded write (by index in [`SimFlash::recorded`]) was asked to program;
+    /// empty for erases.
+    pub fn recorded_data(&self, index: usize) -> &[u8] {
+        self.record_spans.get(index).and_then(|r| self.record_data.get(r.clone())).unwrap_or(&[])
     }
 
     /// The recorded operations (empty when recording is off).
@@ -515,7 +544,7 @@ impl SimFlash {
     /// Take a snapshot of everything, and make it the base for dirty-sector tracking so that
     /// restoring it later copies only the sectors changed in between.
     pub fn snapshot(&mut self) -> Snapshot {
-        let id = NEXT_SNAPSHOT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = fresh_id();
         self.clear_dirty();
         self.dirty_base = Some(id);
         Snapshot {
@@ -555,17 +584,15 @@ impl SimFlash {
                 device.data[range.clone()].copy_from_slice(&image.data[range.clone()]);
                 let bits = range.start / 8..range.end / 8;
                 device.programmed[bits.clone()].copy_from_slice(&image.programmed[bits]);
-                device.dirty[sector as usize] = false;
             }
-            self.dirty_list.clear();
         } else {
             for (device, image) in self.devices.iter_mut().zip(&snapshot.devices) {
                 device.data.copy_from_slice(&image.data);
                 device.programmed.copy_from_slice(&image.programmed);
             }
-            self.clear_dirty();
-            self.dirty_base = Some(snapshot.id);
         }
+        self.clear_dirty();
+        self.dirty_base = Some(snapshot.id);
         for (device, image) in self.devices.iter_mut().zip(&snapshot.devices) {
             device.counters.copy_from_slice(&image.counters);
         }
@@ -573,7 +600,10 @@ impl SimFlash {
         self.powered = snapshot.powered;
         self.lost_at = snapshot.lost_at;
         if let Some(log) = &mut self.record {
-            log.retain(|r| r.op <= snapshot.ops);
+            let keep = log.partition_point(|r| r.op <= snapshot.ops);
+            log.truncate(keep);
+            self.record_spans.truncate(keep);
+            self.record_data.truncate(self.record_spans.last().map_or(0, |r| r.end));
         }
         self.rearm();
         Ok(())
@@ -584,11 +614,59 @@ impl SimFlash {
         &self.dirty_list
     }
 
+    /// Forget which sectors changed. Every base the dirty list was relative to (a snapshot,
+    /// a sync partner, flashes synced from this one) is invalidated.
     fn clear_dirty(&mut self) {
         for &(dev, sector) in &self.dirty_list {
             self.devices[dev as usize].dirty[sector as usize] = false;
         }
         self.dirty_list.clear();
+        self.epoch = fresh_id();
+        self.dirty_base = None;
+        self.synced_with = None;
+    }
+
+    /// Make this flash an exact copy of `source` (cells, written-bits, counters, op counter,
+    /// power state; the fault plan stays and is re-armed), copying only what changed.
+    ///
+    /// If this flash was last synced from `source` and neither has taken or restored a
+    /// snapshot since, only the sectors changed on either side since that sync are copied:
+    /// keeping a *cursor* flash one operation ahead and syncing a *work* flash from it costs a
+    /// few sectors per sync. Otherwise everything is copied.
+    pub fn sync_from(&mut self, source: &mut SimFlash) -> Result<(), RestoreError> {
+        if source.devices.len() != self.devices.len()
+            || source.devices.iter().zip(&self.devices).any(|(s, d)| s.geometry != d.geometry)
+        {
+            return Err(RestoreError::WrongShape);
+        }
+        if self.synced_with == Some((source.uid, source.epoch)) {
+            let mine = std::mem::take(&mut self.dirty_list);
+            for &(dev, sector) in mine.iter().chain(&source.dirty_list) {
+                let (device, image) = (&mut self.devices[dev as usize], &source.devices[dev as usize]);
+                let range = device.sector_range(sector as usize);
+                device.data[range.clone()].copy_from_slice(&image.data[range.clone()]);
+                let bits = range.start / 8..range.end / 8;
+                device.programmed[bits.clone()].copy_from_slice(&image.programmed[bits]);
+            }
+            self.dirty_list = mine;
+        } else {
+            for (device, image) in self.devices.iter_mut().zip(&source.devices) {
+                device.data.copy_from_slice(&image.data);
+                device.programmed.copy_from_slice(&image.programmed);
+            }
+        }
+        for (device, image) in self.devices.iter_mut().zip(&source.devices) {
+            device.counters.copy_from_slice(&image.counters);
+        }
+        self.clear_dirty();
+        source.clear_dirty();
+        self.synced_with = Some((source.uid, source.epoch));
+        self.ops = source.ops;
+        self.powered = source.powered;
+        self.lost_at = source.lost_at;
+        self.last_op = source.last_op;
+        self.rearm();
+        Ok(())
     }
 
     /// Re-arm the plan relative to the current op counter.
@@ -673,6 +751,8 @@ impl SimFlash {
         self.last_op = Some(record);
         if let Some(log) = &mut self.record {
             log.push(record);
+            let end = self.record_data.len();
+            self.record_spans.push(end..end);
         }
         Ok(op)
     }
@@ -716,6 +796,11 @@ impl Flash for SimFlash {
 
     fn write(&mut self, dev: DeviceId, offset: u32, data: &[u8]) -> Result<(), FlashError> {
         let op = self.begin_op(OpKind::Write, dev, offset, data.len() as u32)?;
+        if self.record.is_some() {
+            let start = self.record_data.len();
+            self.record_data.extend_from_slice(data);
+            *self.record_spans.last_mut().unwrap_or(&mut (0..0)) = start..self.record_data.len();
+        }
         let fault = if self.next_fault_op == op { self.take_op_fault(op) } else { None };
         if matches!(fault, Some(FaultKind::CutBefore | FaultKind::InterruptedErase(_))) {
             self.cut(op);
@@ -750,7 +835,13 @@ impl Flash for SimFlash {
                 Err(FlashError::PowerLoss { op })
             }
             _ => {
-                device.program(range, data);
+                if mode == ProgramMode::Strict {
+                    // Checked above: every cell is erased, so programming is a plain copy.
+                    device.data[range.clone()].copy_from_slice(data);
+                    device.set_programmed(range, true);
+                } else {
+                    device.program(range, data);
+                }
                 self.end_op(op)
             }
         }
