@@ -126,6 +126,12 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
             return Ok(());
         }
     }
+    // A swap size read back from a damaged trailer must not send the copies past the slots.
+    if last_idx as usize + 1 >= l.num_sectors(Slot::Secondary)
+        || last_idx as usize >= l.num_sectors(Slot::Primary)
+    {
+        return Err(super::BootError::Halted("swap size exceeds the slots"));
+    }
     let pri = l.area(Slot::Primary);
     let sec = l.area(Slot::Secondary);
 
@@ -145,11 +151,11 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
 
     let used = |l: &Loader<'_, F>, slot: Slot| {
         let h = l.hdr(slot);
-        let total = h.hdr_size as u32
-            + h.protect_tlv_size as u32
-            + h.img_size
-            + l.work.imgs[l.cur].unprot[slot as usize] as u32;
-        total.div_ceil(sector)
+        let total = h.hdr_size as u64
+            + h.protect_tlv_size as u64
+            + h.img_size as u64
+            + l.work.imgs[l.cur].unprot[slot as usize] as u64;
+        total.div_ceil(sector as u64).min(u32::MAX as u64) as u32
     };
     let used_pri = used(l, Slot::Primary);
     let used_sec = used(l, Slot::Secondary);

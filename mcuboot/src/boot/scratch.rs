@@ -43,7 +43,7 @@ pub fn max_image_size<F: Flash>(l: &Loader<'_, F>) -> u32 {
     };
     let in_first = end_of_first(Slot::Primary).max(end_of_first(Slot::Secondary)).saturating_sub(trailer_off);
     let scratch_tsz = l.layout.scratch_trailer_size(w);
-    trailer_off - scratch_tsz.saturating_sub(in_first)
+    trailer_off.saturating_sub(scratch_tsz.saturating_sub(in_first))
 }
 
 /// `boot_copy_sz`: the region ending at `last` that fits in scratch; returns (size, first).

@@ -90,7 +90,11 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
             return Ok(());
         }
     }
-    let pri = l.area(Slot::Primary);
+    // A swap size read back from a damaged trailer must not send the copies past the slots.
+    if last_idx as usize >= l.num_sectors(Slot::Primary) || last_idx as usize > l.num_sectors(Slot::Secondary)
+    {
+        return Err(super::BootError::Halted("swap size exceeds the slots"));
+    }
     let sec = l.area(Slot::Secondary);
 
     // fixup_revert
@@ -123,7 +127,6 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
         }
         idx += 1;
     }
-    let _ = (pri, sec);
     Ok(())
 }
 
