@@ -480,6 +480,8 @@ fn keys_interoperate_both_ways() {
         assert_eq!(key.key_type(), t);
         let pem = tool.run_ok(&["getpub", "-k", theirs.to_str().unwrap(), "-e", "pem"]);
         assert_eq!(String::from_utf8(pem).unwrap().trim(), key.public().to_pem().unwrap().trim(), "{t}");
+        let der = tool.run_ok(&["getpub", "-k", theirs.to_str().unwrap(), "-e", "raw"]);
+        assert_eq!(der, key.public().embedded_bytes(), "{t}: embedded key bytes");
         let raw = tool.run_ok(&["getpubhash", "-k", theirs.to_str().unwrap(), "-e", "raw"]);
         assert_eq!(raw, key.public().key_hash(HashAlg::Sha256), "{t}");
         // Its public PEM read back gives the same key.

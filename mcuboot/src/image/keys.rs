@@ -126,6 +126,8 @@ pub enum KeyError {
     Sign(String),
     #[error("encoding the key failed: {0}")]
     Encode(String),
+    #[error("generating the key failed: {0}")]
+    Generate(String),
 }
 
 #[derive(Clone)]
@@ -255,8 +257,8 @@ impl PublicKey {
         }
     }
 
-    /// The bytes MCUboot embeds for this key (`imgtool getpub -e raw`... as DER): DER SPKI for
-    /// EC/Ed25519, DER PKCS#1 RSAPublicKey for RSA.
+    /// The bytes MCUboot embeds for this key (what `imgtool getpub -e raw` prints): DER SPKI
+    /// for EC/Ed25519, DER PKCS#1 RSAPublicKey for RSA.
     pub fn embedded_bytes(&self) -> &[u8] {
         &self.embedded
     }
@@ -379,8 +381,8 @@ impl SigningKey {
             },
             KeyType::Rsa2048 | KeyType::Rsa3072 => {
                 let bits = if key_type == KeyType::Rsa2048 { 2048 } else { 3072 };
-                let k =
-                    rsa::RsaPrivateKey::new(&mut OsRng, bits).map_err(|e| KeyError::Encode(e.to_string()))?;
+                let k = rsa::RsaPrivateKey::new(&mut OsRng, bits)
+                    .map_err(|e| KeyError::Generate(e.to_string()))?;
                 SigningInner::Rsa(Box::new(k))
             }
         };
