@@ -357,3 +357,33 @@ fn bad_configurations_are_typed_errors() {
         Err(mcuboot::boot::BootError::Config(_))
     ));
 }
+
+#[test]
+fn oversized_upgrade_is_rejected() {
+    // Largest accepted totals on k64f (w8): scratch 0x1F3D0, move/offset 30 sectors, overwrite S-40.
+    for (alg, max_total) in [
+        (Algorithm::SwapScratch, 0x1F3D0usize),
+        (Algorithm::SwapMove, 30 * 4096),
+        (Algorithm::SwapOffset, 30 * 4096),
+        (Algorithm::OverwriteOnly, 0x20000 - 40),
+    ] {
+        let map = map("k64f", 8, 0xff);
+        let cfg = BootConfig::with_algorithm(alg);
+        let (a, _) = appendix_a_images();
+        let fits = ImageSpec::new(max_total - 72, v(2, 0, 0), 8).build();
+        assert_eq!(fits.bytes.len(), max_total);
+        let too_big = ImageSpec::new(max_total - 71, v(2, 0, 0), 9).build();
+        let mut f = setup(&map, &cfg, &a, Some(&fits), false);
+        boot_ok(&mut f, &map, &cfg, &mut BootState::new());
+        assert!(primary_holds(&f, &map, &fits), "{alg:?}: the largest image is accepted");
+        // Marked pending like imgtool --pad (magic only): set_pending's swap_info write would
+        // land inside the oversized overwrite-only image.
+        let mut f = setup(&map, &cfg, &a, None, false);
+        let sec = map.area(AreaId::Secondary(0)).expect("sec");
+        load(&mut f, sec, upload_offset(&map, alg, 0), &too_big.bytes);
+        trailer::write_magic(&mut f, &layout(&cfg), sec).expect("magic");
+        let out = boot_ok(&mut f, &map, &cfg, &mut BootState::new());
+        assert_eq!(out.images[0].swap_type, SwapType::None, "{alg:?}: one byte more is refused");
+        assert!(primary_holds(&f, &map, &a), "{alg:?}");
+    }
+}

@@ -532,7 +532,12 @@ impl<F: Flash> Loader<'_, F> {
     /// `boot_swap_type_multi`: the swap-type table of §5 over the two trailers.
     fn table_swap_type(&mut self) -> Result<SwapType> {
         let p = self.swap_state(self.area(Slot::Primary))?;
-        let s = self.swap_state(self.area(Slot::Secondary))?;
+        // An unreachable secondary is treated as fully erased.
+        let s = match trailer::read_swap_state(self.flash, &self.layout, self.area(Slot::Secondary)) {
+            Ok(s) => s,
+            Err(FlashError::PowerLoss { op }) => return Err(BootError::PowerLoss { op }),
+            Err(_) => SwapState::ERASED,
+        };
         Ok(decide_swap_type(&p, &s, self.cfg.algorithm == Algorithm::SwapOffset))
     }
 
