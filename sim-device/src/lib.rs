@@ -1,5 +1,7 @@
 //! The simulated device: emulated NOR flash with fault injection, the MCUboot bootloader, the
 //! SMP server, and the transports that expose it.
 
+pub mod device;
 pub mod flash;
+pub mod server;
 pub mod sweep;

@@ -1,0 +1,881 @@
+//! The simulated device: emulated flash, MCUboot, the SMP server and what the running
+//! firmware does, behind one [`Device`].
+//!
+//! ```text
+//!   power_on / reset / crash / watchdog
+//!            │
+//!            ▼
+//!   mcuboot::boot::boot(flash, map, config)  ── nothing bootable ──▶ Bricked (answers nothing)
+//!            │ boots image in the primary slot
+//!            ▼
+//!   FirmwareBehaviour of that image (by version / hash / default)
+//!     ConfirmAtBoot ─ set_confirmed ─┐
+//!     WaitForConfirm ────────────────┼──▶ Running: handle() answers SMP
+//!     CrashAtBoot ─────────────────── reset ─▶ bootloader again (a test image reverts)
+//!     HangUntilWatchdog ─────────────▶ Hung: answers nothing; watchdog_ms later, reset
+//! ```
+//!
+//! Every reboot goes through the real bootloader model, so a pending image swaps and an
+//! unconfirmed one reverts exactly as on hardware. Power can be cut at any flash operation
+//! ([`Device::cut_power_at`]); the device is then off until [`Device::power_on`]. No real time
+//! passes: the reset delay and the watchdog are deadlines on a [`Clock`].
+
+pub mod behaviour;
+pub mod clock;
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use mcuboot::boot::{Algorithm, BootConfig, BootError, BootState, DowngradePrevention};
+use mcuboot::flash::FlashError;
+use mcuboot::image::{ImageHeader, ImageVersion, PublicKey};
+use mcuboot::layout::{Area, FlashMap};
+use mcuboot::trailer::{self, SwapType, TrailerError, TrailerLayout};
+use smp::header::Header;
+use thiserror::Error;
+
+use crate::flash::persist::PersistError;
+use crate::flash::{FaultKind, GeometryError, ProgramMode, SimFlash};
+use crate::server::{self, GroupDef, Hooks, Limits, ServerConfig, ServerState, StateMap};
+
+pub use behaviour::{Behaviours, FirmwareBehaviour, ImageMatch};
+pub use clock::Clock;
+
+/// Why a device could not be built.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    #[error("unknown flash layout {name:?} (known: {known})")]
+    UnknownLayout { name: String, known: String },
+    #[error("flash layout: {0}")]
+    Geometry(#[from] GeometryError),
+    #[error("bootloader configuration: {0}")]
+    Trailer(#[from] TrailerError),
+    #[error("{what}: {len} bytes do not fit the {room} bytes available")]
+    ImageTooLarge { what: String, len: usize, room: u32 },
+    #[error("the flash map has no image {0}")]
+    NoSuchImage(u8),
+    #[error("loading the initial flash: {0}")]
+    Flash(#[from] FlashError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+}
+
+/// An image placed in a slot before the first boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialImage {
+    /// Image number (0 for single-image layouts).
+    pub image: u8,
+    /// 0 = primary, 1 = secondary.
+    pub slot: u8,
+    /// The file bytes (imgtool output, with or without padding/trailer).
+    pub bytes: Vec<u8>,
+}
+
+/// Everything that describes a device before it exists. Build it with the methods, then
+/// [`DeviceConfig::build`].
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub map: FlashMap,
+    pub boot: BootConfig,
+    /// Flash write size override (every device of the map).
+    pub write_size: Option<u32>,
+    /// Flash erased value override.
+    pub erased_value: Option<u8>,
+    pub program_mode: ProgramMode,
+    pub images: Vec<InitialImage>,
+    /// Keep the flash in this file: loaded when it exists (instead of `images`), saved after
+    /// every change.
+    pub flash_file: Option<PathBuf>,
+    pub behaviours: Behaviours,
+    pub server: ServerConfig,
+    /// `CONFIG_MCUMGR_GRP_OS_RESET_MS`: time between the reset reply and the reboot.
+    pub reset_delay_ms: u64,
+    /// Watchdog timeout for a hung application.
+    pub watchdog_ms: u64,
+    /// Consecutive crash reboots before the model stops trying (a real board would loop
+    /// forever; the device then answers nothing until power-cycled).
+    pub max_crash_boots: u32,
+    pub clock: Clock,
+}
+
+impl DeviceConfig {
+    /// A device with `map`, swap-scratch, no images, serial limits.
+    pub fn new(map: FlashMap) -> DeviceConfig {
+        DeviceConfig {
+            map,
+            boot: BootConfig::default(),
+            write_size: None,
+            erased_value: None,
+            program_mode: ProgramMode::Strict,
+            images: Vec::new(),
+            flash_file: None,
+            behaviours: Behaviours::default(),
+            server: ServerConfig::default(),
+            reset_delay_ms: 250,
+            watchdog_ms: 4000,
+            max_crash_boots: 16,
+            clock: Clock::manual(),
+        }
+    }
+
+    /// A device with a built-in layout preset ([`FlashMap::PRESETS`]).
+    pub fn preset(name: &str) -> Result<DeviceConfig, DeviceError> {
+        let map = FlashMap::preset(name).ok_or_else(|| DeviceError::UnknownLayout {
+            name: name.into(),
+            known: FlashMap::PRESETS.join(", "),
+        })?;
+        Ok(DeviceConfig::new(map))
+    }
+
+    pub fn algorithm(mut self, algorithm: Algorithm) -> DeviceConfig {
+        self.boot.algorithm = algorithm;
+        self
+    }
+
+    pub fn flash_params(mut self, write_size: u32, erased_value: u8) -> DeviceConfig {
+        self.write_size = Some(write_size);
+        self.erased_value = Some(erased_value);
+        self
+    }
+
+    /// Verification keys built into the bootloader (empty: hash-only).
+    pub fn keys(mut self, keys: Vec<PublicKey>) -> DeviceConfig {
+        self.boot.keys = keys;
+        self
+    }
+
+    pub fn downgrade_prevention(mut self, d: DowngradePrevention) -> DeviceConfig {
+        self.boot.downgrade_prevention = d;
+        self
+    }
+
+    /// Image 0's primary slot content.
+    pub fn primary(self, bytes: Vec<u8>) -> DeviceConfig {
+        self.image(0, 0, bytes)
+    }
+
+    /// Image 0's secondary slot content (placed where the algorithm expects an upload).
+    pub fn secondary(self, bytes: Vec<u8>) -> DeviceConfig {
+        self.image(0, 1, bytes)
+    }
+
+    pub fn image(mut self, image: u8, slot: u8, bytes: Vec<u8>) -> DeviceConfig {
+        self.images.push(InitialImage { image, slot, bytes });
+        self
+    }
+
+    pub fn flash_file(mut self, path: impl Into<PathBuf>) -> DeviceConfig {
+        self.flash_file = Some(path.into());
+        self
+    }
+
+    pub fn behaviours(mut self, b: Behaviours) -> DeviceConfig {
+        self.behaviours = b;
+        self
+    }
+
+    /// Every image behaves as `b`.
+    pub fn behaviour(mut self, b: FirmwareBehaviour) -> DeviceConfig {
+        self.behaviours = Behaviours::all(b);
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> DeviceConfig {
+        self.server.limits = limits;
+        self
+    }
+
+    pub fn server(mut self, server: ServerConfig) -> DeviceConfig {
+        self.server = server;
+        self
+    }
+
+    pub fn clock(mut self, clock: Clock) -> DeviceConfig {
+        self.clock = clock;
+        self
+    }
+
+    /// Make the device: lay out the flash (from the file if it exists, else the initial
+    /// images), then power it on (first boot).
+    pub fn build(self) -> Result<Device, DeviceError> {
+        let mut map = self.map;
+        let (ws, ev) = map.devices.first().map_or((8, 0xff), |g| (g.write_size, g.erased_value));
+        map = map.with_flash_params(self.write_size.unwrap_or(ws), self.erased_value.unwrap_or(ev));
+        let mut boot = self.boot;
+        let max_ws = map.devices.iter().map(|g| g.write_size).max().unwrap_or(8);
+        if max_ws > boot.max_align {
+            boot.max_align = max_ws.max(8);
+        }
+        let layout = boot.trailer_layout()?;
+        let flash = match &self.flash_file {
+            Some(path) if path.exists() => SimFlash::load_file(path, Some(&map.devices), self.program_mode)?,
+            _ => {
+                let mut flash = SimFlash::for_map(&map, self.program_mode)?;
+                for img in &self.images {
+                    let slots =
+                        map.images.get(img.image as usize).ok_or(DeviceError::NoSuchImage(img.image))?;
+                    let (area, start) = if img.slot == 0 {
+                        (slots.primary, 0)
+                    } else {
+                        (slots.secondary, upload_offset(&map, boot.algorithm, slots.secondary))
+                    };
+                    let room = area.size - start;
+                    if img.bytes.len() > room as usize {
+                        return Err(DeviceError::ImageTooLarge {
+                            what: format!("image {} slot {}", img.image, img.slot),
+                            len: img.bytes.len(),
+                            room,
+                        });
+                    }
+                    flash.load(area.device, area.offset + start, &img.bytes)?;
+                }
+                flash
+            }
+        };
+        let groups = server::standard_groups(&self.server);
+        let mut dev = Device {
+            saved_ops: u64::MAX,
+            flash,
+            map,
+            boot_config: boot,
+            boot_state: BootState::new(),
+            layout,
+            behaviours: self.behaviours,
+            server_config: self.server,
+            hooks: Hooks::new(),
+            groups,
+            server: ServerState::default(),
+            storage: StateMap::default(),
+            stats: Stats::default(),
+            clock: self.clock,
+            state: RunState::Off(OffReason::PoweredOff),
+            boot_count: 0,
+            image_boots: Vec::new(),
+            events: VecDeque::new(),
+            events_dropped: 0,
+            pending_reset: None,
+            rtc: None,
+            flash_file: self.flash_file,
+            reset_delay_ms: self.reset_delay_ms,
+            watchdog_ms: self.watchdog_ms,
+            max_crash_boots: self.max_crash_boots,
+            booted_at_ms: 0,
+        };
+        dev.log(EventKind::PowerOn);
+        dev.boot_cycle();
+        dev.after_activity();
+        Ok(dev)
+    }
+}
+
+/// Where an upload (and an initial secondary image) starts inside the secondary slot: one
+/// sector in for swap-using-offset (`mcuboot.md` §6.4), else 0.
+pub fn upload_offset(map: &FlashMap, algorithm: Algorithm, secondary: Area) -> u32 {
+    if algorithm == Algorithm::SwapOffset {
+        map.area_sectors(secondary).first().map_or(0, |s| s.size)
+    } else {
+        0
+    }
+}
+
+/// The image the application runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningImage {
+    /// Image number (0).
+    pub image: u8,
+    /// Slot within the image (0: swap and overwrite builds always run the primary).
+    pub slot: u8,
+    pub version: ImageVersion,
+    /// The image hash from its SHA-256 TLV.
+    pub hash: Vec<u8>,
+    pub header: ImageHeader,
+    pub behaviour: FirmwareBehaviour,
+}
+
+/// Why the device is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffReason {
+    /// [`Device::power_off`].
+    PoweredOff,
+    /// A power cut during flash operation `op`.
+    PowerLost { op: u64 },
+}
+
+/// What the device is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// The application runs and answers SMP.
+    Running(RunningImage),
+    /// The application hangs; the watchdog resets it at `watchdog_at_ms`.
+    Hung { image: RunningImage, watchdog_at_ms: u64 },
+    /// No power.
+    Off(OffReason),
+    /// The bootloader found nothing bootable (MCUboot stops): a brick until reflashed.
+    Bricked(String),
+    /// The bootloader halted (assert, unrecoverable flash error).
+    Halted(String),
+    /// The application crashed at every one of `boots` consecutive boots.
+    CrashLoop { boots: u32 },
+}
+
+/// Why a reboot happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetCause {
+    /// `os reset`.
+    Command,
+    /// [`Device::reset`] from the harness (a reset button).
+    External,
+    /// The application crashed.
+    Crash,
+    /// The watchdog expired.
+    Watchdog,
+    /// Power came back.
+    PowerOn,
+}
+
+/// One entry of the device log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Clock time.
+    pub at_ms: u64,
+    /// Boot count at the time.
+    pub boot: u64,
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    PowerOn,
+    PowerOff,
+    /// A power cut at flash operation `op`.
+    PowerLost {
+        op: u64,
+    },
+    Reset(ResetCause),
+    /// One run of the bootloader: per image, the swap it resumed and the swap type it acted on.
+    Boot {
+        images: Vec<(Option<SwapType>, SwapType)>,
+        flash_ops: u64,
+    },
+    /// The application started.
+    Running {
+        version: ImageVersion,
+        hash: Vec<u8>,
+        behaviour: FirmwareBehaviour,
+    },
+    Bricked(String),
+    Halted(String),
+    Crash {
+        version: ImageVersion,
+    },
+    Hang {
+        version: ImageVersion,
+    },
+    CrashLoop,
+    /// The application confirmed itself.
+    SelfConfirmed {
+        version: ImageVersion,
+    },
+    /// An SMP request and what came of it.
+    Request {
+        header: Header,
+        result: String,
+    },
+    /// Bytes received and not processed.
+    Ignored {
+        bytes: usize,
+        why: &'static str,
+    },
+    Hook(String),
+    Note(String),
+}
+
+/// Named counter groups (what the stats group serves). RAM: cleared at every boot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    groups: Vec<StatGroup>,
+}
+
+/// One stat group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatGroup {
+    pub name: String,
+    /// Counters in registration order.
+    pub fields: Vec<(String, u64)>,
+}
+
+impl Stats {
+    fn field(&mut self, group: &str, field: &str) -> &mut u64 {
+        let gi = match self.groups.iter().position(|g| g.name == group) {
+            Some(i) => i,
+            None => {
+                self.groups.push(StatGroup { name: group.into(), fields: Vec::new() });
+                self.groups.len() - 1
+            }
+        };
+        let g = &mut self.groups[gi];
+        let fi = match g.fields.iter().position(|(n, _)| n == field) {
+            Some(i) => i,
+            None => {
+                g.fields.push((field.into(), 0));
+                g.fields.len() - 1
+            }
+        };
+        &mut g.fields[fi].1
+    }
+
+    /// Add `n` to a counter (created at 0).
+    pub fn bump(&mut self, group: &str, field: &str, n: u64) {
+        let f = self.field(group, field);
+        *f = f.saturating_add(n);
+    }
+
+    /// Set a counter.
+    pub fn set(&mut self, group: &str, field: &str, value: u64) {
+        *self.field(group, field) = value;
+    }
+
+    /// Every group, in registration order.
+    pub fn groups(&self) -> &[StatGroup] {
+        &self.groups
+    }
+
+    pub fn group(&self, name: &str) -> Option<&StatGroup> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+}
+
+/// The RTC: the date-time set last, and when (clock time). Lost at power off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rtc {
+    /// Milliseconds since 1970-01-01T00:00:00 at `set_at_ms` (may be negative).
+    pub epoch_ms: i64,
+    pub set_at_ms: u64,
+}
+
+/// At most this many events are kept; older ones are dropped (and counted).
+pub const EVENT_LOG_CAPACITY: usize = 20_000;
+
+/// A simulated board. See the [module documentation](self).
+pub struct Device {
+    pub(crate) flash: SimFlash,
+    pub(crate) map: FlashMap,
+    pub(crate) boot_config: BootConfig,
+    pub(crate) boot_state: BootState,
+    pub(crate) layout: TrailerLayout,
+    pub(crate) behaviours: Behaviours,
+    pub(crate) server_config: ServerConfig,
+    pub(crate) hooks: Hooks,
+    pub(crate) groups: Vec<GroupDef>,
+    pub(crate) server: ServerState,
+    pub(crate) storage: StateMap,
+    pub(crate) stats: Stats,
+    pub(crate) clock: Clock,
+    pub(crate) state: RunState,
+    pub(crate) boot_count: u64,
+    /// Healthy boots per image hash (for [`FirmwareBehaviour::CrashAfterBoots`]).
+    image_boots: Vec<(Vec<u8>, u32)>,
+    events: VecDeque<Event>,
+    events_dropped: u64,
+    pub(crate) pending_reset: Option<(u64, ResetCause)>,
+    pub(crate) rtc: Option<Rtc>,
+    flash_file: Option<PathBuf>,
+    saved_ops: u64,
+    pub(crate) reset_delay_ms: u64,
+    watchdog_ms: u64,
+    max_crash_boots: u32,
+    booted_at_ms: u64,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("layout", &self.map.name)
+            .field("algorithm", &self.boot_config.algorithm)
+            .field("state", &self.state)
+            .field("boot_count", &self.boot_count)
+            .field("hooks", &self.hooks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Device {
+    // ------------------------------------------------------------------ inspection
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    /// The running application's image, while it runs (or hangs).
+    pub fn running(&self) -> Option<&RunningImage> {
+        match &self.state {
+            RunState::Running(r) | RunState::Hung { image: r, .. } => Some(r),
+            _ => None,
+        }
+    }
+
+    /// True while the application answers SMP.
+    pub fn is_serving(&self) -> bool {
+        matches!(self.state, RunState::Running(_))
+    }
+
+    /// A short name of the state, for logs.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            RunState::Running(_) => "running",
+            RunState::Hung { .. } => "hung",
+            RunState::Off(_) => "off",
+            RunState::Bricked(_) => "bricked",
+            RunState::Halted(_) => "halted",
+            RunState::CrashLoop { .. } => "crash loop",
+        }
+    }
+
+    /// Bootloader runs since the device was made.
+    pub fn boot_count(&self) -> u64 {
+        self.boot_count
+    }
+
+    pub fn flash(&self) -> &SimFlash {
+        &self.flash
+    }
+
+    /// The flash, for fault plans, snapshots and inspection. Changing cells behind a running
+    /// application's back is allowed (it is what a debugger does).
+    pub fn flash_mut(&mut self) -> &mut SimFlash {
+        &mut self.flash
+    }
+
+    pub fn map(&self) -> &FlashMap {
+        &self.map
+    }
+
+    pub fn boot_config(&self) -> &BootConfig {
+        &self.boot_config
+    }
+
+    /// The trailer layout of the bootloader build.
+    pub fn trailer_layout(&self) -> &TrailerLayout {
+        &self.layout
+    }
+
+    pub fn server_config(&self) -> &ServerConfig {
+        &self.server_config
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.server_config.limits
+    }
+
+    pub fn hooks_mut(&mut self) -> &mut Hooks {
+        &mut self.hooks
+    }
+
+    pub fn behaviours_mut(&mut self) -> &mut Behaviours {
+        &mut self.behaviours
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn stats_mut(&mut self) -> &mut Stats {
+        &mut self.stats
+    }
+
+    /// The registered groups, in registration order.
+    pub fn groups(&self) -> &[GroupDef] {
+        &self.groups
+    }
+
+    /// Register another group (or replace the one with the same id).
+    pub fn register_group(&mut self, def: GroupDef) {
+        match self.groups.iter_mut().find(|g| g.group == def.group) {
+            Some(g) => *g = def,
+            None => self.groups.push(def),
+        }
+    }
+
+    /// A group's RAM state (cleared at every boot).
+    pub fn ram_state<T: std::any::Any + Send + Default>(&mut self) -> &mut T {
+        self.server.ram.get::<T>()
+    }
+
+    /// A group's persistent state (survives reboots and power cycles, like a storage
+    /// partition; not kept in the flash file).
+    pub fn storage_state<T: std::any::Any + Send + Default>(&mut self) -> &mut T {
+        self.storage.get::<T>()
+    }
+
+    /// The server's RAM state (upload in progress, request count).
+    pub fn server_state(&self) -> &ServerState {
+        &self.server
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Milliseconds since the application started.
+    pub fn uptime_ms(&self) -> u64 {
+        self.now_ms().saturating_sub(self.booted_at_ms)
+    }
+
+    /// The log, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &Event> {
+        self.events.iter()
+    }
+
+    /// Take the log, leaving it empty.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// Events dropped because the log was full.
+    pub fn events_dropped(&self) -> u64 {
+        self.events_dropped
+    }
+
+    pub(crate) fn log(&mut self, kind: EventKind) {
+        if self.events.len() >= EVENT_LOG_CAPACITY {
+            self.events.pop_front();
+            self.events_dropped += 1;
+        }
+        let at_ms = self.clock.now_ms();
+        self.events.push_back(Event { at_ms, boot: self.boot_count, kind });
+    }
+
+    // ------------------------------------------------------------------ time
+
+    /// When [`Device::poll`] next has something to do (a scheduled reset, a watchdog).
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        let reset = self.pending_reset.map(|(at, _)| at);
+        let wdt = match self.state {
+            RunState::Hung { watchdog_at_ms, .. } => Some(watchdog_at_ms),
+            _ => None,
+        };
+        match (reset, wdt) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Carry out whatever is due at the clock's current time.
+    pub fn poll(&mut self) {
+        // Each reboot can schedule at most a later deadline, so this ends; the bound is a guard.
+        for _ in 0..64 {
+            let now = self.clock.now_ms();
+            match (self.pending_reset, &self.state) {
+                (Some((at, cause)), RunState::Running(_) | RunState::Hung { .. }) if at <= now => {
+                    self.pending_reset = None;
+                    self.reset(cause);
+                }
+                (_, RunState::Hung { watchdog_at_ms, .. }) if *watchdog_at_ms <= now => {
+                    self.reset(ResetCause::Watchdog);
+                }
+                _ => break,
+            }
+        }
+        self.after_activity();
+    }
+
+    /// Move a manual clock forward and carry out what came due. Returns false (and only
+    /// polls) for a system clock.
+    pub fn advance(&mut self, ms: u64) -> bool {
+        let moved = self.clock.advance(ms);
+        self.poll();
+        moved
+    }
+
+    // ------------------------------------------------------------------ power and resets
+
+    /// Reboot now through the bootloader (a reset line pulse, a crash, a watchdog). Does
+    /// nothing while the power is off.
+    pub fn reset(&mut self, cause: ResetCause) {
+        if matches!(self.state, RunState::Off(_)) {
+            return;
+        }
+        self.log(EventKind::Reset(cause));
+        self.boot_cycle();
+        self.after_activity();
+    }
+
+    /// Cut the power. The RAM (upload in progress, RTC, stats) is lost; the flash keeps what it
+    /// holds.
+    pub fn power_off(&mut self) {
+        if !matches!(self.state, RunState::Off(_)) {
+            self.flash.power_off();
+            self.state = RunState::Off(OffReason::PoweredOff);
+            self.log(EventKind::PowerOff);
+        }
+        self.rtc = None;
+        self.pending_reset = None;
+        self.after_activity();
+    }
+
+    /// Restore power and boot (also after a power cut injected into the flash).
+    pub fn power_on(&mut self) {
+        if !matches!(self.state, RunState::Off(_)) {
+            return;
+        }
+        self.flash.power_on();
+        self.log(EventKind::PowerOn);
+        self.boot_cycle();
+        self.after_activity();
+    }
+
+    /// Power-cycle: off then on.
+    pub fn power_cycle(&mut self) {
+        self.power_off();
+        self.power_on();
+    }
+
+    /// Arm a power cut at the `n`-th flash operation from now (1 = the next write or erase),
+    /// of the given kind (cut before/after, torn write, interrupted erase). It fires wherever
+    /// that operation happens: an upload chunk, a trailer write, the swap at the next boot.
+    pub fn cut_power_at(&mut self, n: u64, kind: FaultKind) {
+        let op = self.flash.ops().saturating_add(n.max(1));
+        self.flash.arm(op, kind);
+    }
+
+    /// The flash lost power under the running application.
+    pub(crate) fn power_lost(&mut self) {
+        let op = self.flash.lost_at().unwrap_or(self.flash.ops());
+        self.state = RunState::Off(OffReason::PowerLost { op });
+        self.rtc = None;
+        self.pending_reset = None;
+        self.log(EventKind::PowerLost { op });
+    }
+
+    /// Schedule a reboot `reset_delay_ms` from now (the `os reset` path).
+    pub(crate) fn schedule_reset(&mut self, cause: ResetCause) {
+        let at = self.clock.now_ms().saturating_add(self.reset_delay_ms);
+        self.pending_reset = Some((at, cause));
+    }
+
+    /// Run the bootloader, then the application's declared behaviour, until the device
+    /// serves, hangs, is off, or is bricked.
+    fn boot_cycle(&mut self) {
+        self.server = ServerState::default();
+        self.stats = Stats::default();
+        self.pending_reset = None;
+        let mut crashes = 0u32;
+        loop {
+            if crashes >= self.max_crash_boots {
+                self.state = RunState::CrashLoop { boots: crashes };
+                self.log(EventKind::CrashLoop);
+                return;
+            }
+            self.boot_count += 1;
+            let result =
+                mcuboot::boot::boot(&mut self.flash, &self.map, &self.boot_config, &mut self.boot_state);
+            let outcome = match result {
+                Ok(o) => o,
+                Err(BootError::PowerLoss { .. }) => {
+                    self.power_lost();
+                    return;
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    self.log(EventKind::Halted(why.clone()));
+                    self.state = RunState::Halted(why);
+                    return;
+                }
+            };
+            let images = outcome.images.iter().map(|r| (r.resumed, r.swap_type)).collect();
+            self.log(EventKind::Boot { images, flash_ops: outcome.ops });
+            let Some(booted) = outcome.boots else {
+                let why = outcome.failure.unwrap_or("no bootable image").to_string();
+                self.log(EventKind::Bricked(why.clone()));
+                self.state = RunState::Bricked(why);
+                return;
+            };
+            let hash = match server::image::read_slot_image(self, booted.image, 0) {
+                Some(s) => s.hash,
+                None => outcome.images.first().and_then(|r| r.hash.clone()).unwrap_or_default(),
+            };
+            let version = booted.header.version;
+            let behaviour = self.behaviours.of(&version, &hash);
+            let boots = self.count_boot(&hash);
+            let running = RunningImage {
+                image: booted.image,
+                slot: 0,
+                version,
+                hash: hash.clone(),
+                header: booted.header,
+                behaviour,
+            };
+            let (crash, confirm) = match behaviour {
+                FirmwareBehaviour::ConfirmAtBoot => (false, true),
+                FirmwareBehaviour::WaitForConfirm => (false, false),
+                FirmwareBehaviour::CrashAtBoot => (true, false),
+                FirmwareBehaviour::CrashAfterBoots { boots: healthy, confirm } => (boots > healthy, confirm),
+                FirmwareBehaviour::HangUntilWatchdog => {
+                    self.log(EventKind::Hang { version });
+                    let watchdog_at_ms = self.clock.now_ms().saturating_add(self.watchdog_ms);
+                    self.state = RunState::Hung { image: running, watchdog_at_ms };
+                    return;
+                }
+            };
+            if crash {
+                crashes += 1;
+                self.log(EventKind::Crash { version });
+                self.log(EventKind::Reset(ResetCause::Crash));
+                continue;
+            }
+            self.booted_at_ms = self.clock.now_ms();
+            self.log(EventKind::Running { version, hash, behaviour });
+            self.state = RunState::Running(running);
+            if confirm {
+                match trailer::set_confirmed(&mut self.flash, &self.map, &self.layout, booted.image) {
+                    Ok(trailer::SetOutcome::Written) => self.log(EventKind::SelfConfirmed { version }),
+                    Ok(trailer::SetOutcome::Unchanged) => {}
+                    Err(TrailerError::Flash(FlashError::PowerLoss { .. })) => self.power_lost(),
+                    Err(e) => self.log(EventKind::Note(format!("self-confirm failed: {e}"))),
+                }
+            }
+            return;
+        }
+    }
+
+    /// Count a boot of the image with `hash`; returns how many boots it has had (this one
+    /// included).
+    fn count_boot(&mut self, hash: &[u8]) -> u32 {
+        match self.image_boots.iter_mut().find(|(h, _)| h.as_slice() == hash) {
+            Some((_, n)) => {
+                *n = n.saturating_add(1);
+                *n
+            }
+            None => {
+                self.image_boots.push((hash.to_vec(), 1));
+                1
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ persistence
+
+    /// Save the flash to the flash file now (if there is one).
+    pub fn save(&mut self) -> Result<(), PersistError> {
+        if let Some(path) = &self.flash_file {
+            self.flash.save(path)?;
+            self.saved_ops = self.flash.ops();
+        }
+        Ok(())
+    }
+
+    /// Persist the flash if it changed since it was last saved.
+    pub(crate) fn after_activity(&mut self) {
+        if self.flash_file.is_some()
+            && self.saved_ops != self.flash.ops()
+            && let Err(e) = self.save()
+        {
+            self.log(EventKind::Note(format!("saving the flash file failed: {e}")));
+        }
+    }
+}
