@@ -176,7 +176,33 @@ fn flags_mean_what_they_mean_in_imgtool() {
     std::fs::write(d.join("z.bin"), [vec![0u8; 0x80], vec![0x5a; 4000]].concat()).unwrap();
     let key = fixtures().join("keys/ed25519.pem");
     let key = key.to_str().unwrap();
-    let sets: [&[&str]; 5] = [
+    let sets: [&[&str]; 7] = [
+        &[
+            "-H",
+            "0x20",
+            "--pad-header",
+            "-S",
+            "0x10000",
+            "--vid",
+            "example.com",
+            "--cid",
+            "app-core",
+            "-s",
+            "1",
+            "p.bin",
+        ],
+        &[
+            "-H",
+            "0x20",
+            "--pad-header",
+            "-S",
+            "0x10000",
+            "--vid",
+            "12345678-1234-5678-1234-567812345678",
+            "--cid",
+            "00112233445566778899aabbccddeeff",
+            "p.bin",
+        ],
         &["-H", "0x200", "--pad-header", "-S", "0x20000", "--align", "8", "--pad", "--confirm", "p.bin"],
         &["-H", "0x80", "-S", "0x8000", "-s", "9", "-d", "(1,2.3.4+5),(2,1)", "-R", "0", "--pad", "z.bin"],
         &[

@@ -206,6 +206,28 @@ fn encrypted_and_compressed_images_are_refused_by_name() {
 }
 
 #[test]
+fn uuids_are_carried_and_checked() {
+    let vid = mcuboot::image::parse_uuid(Some(&mcuboot::image::UUID_NAMESPACE_DNS), "example.com").unwrap();
+    let cid = mcuboot::image::parse_uuid(Some(&vid), "app-core").unwrap();
+    let img = sign(&payload(), Some(ed25519()), &SignOptions { vid: Some(vid), cid: Some(cid), ..options() })
+        .unwrap();
+    let v = validate(&img, &keys()).unwrap();
+    assert_eq!((v.vid, v.cid), (Some(vid), Some(cid)));
+    let policy = ValidationPolicy { vid: Some(vid), cid: Some(cid), ..ValidationPolicy::default() };
+    assert!(validate_with(&img, &keys(), &policy).is_ok());
+    let wrong = ValidationPolicy { cid: Some(vid), ..ValidationPolicy::default() };
+    assert!(matches!(
+        validate_with(&img, &keys(), &wrong),
+        Err(ImageError::UuidMismatch { kind: TlvKind::UuidCid, .. })
+    ));
+    let plain = signed();
+    assert!(matches!(
+        validate_with(&plain, &keys(), &policy),
+        Err(ImageError::UuidMismatch { kind: TlvKind::UuidVid, .. })
+    ));
+}
+
+#[test]
 fn missing_hash_tlv() {
     let mut img = signed();
     let at = tlv_data_offset(&img, TlvKind::Sha256);

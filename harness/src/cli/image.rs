@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use mcuboot::image::{
     HashAlg, HexData, ImageInfo, ImageVersion, KeyType, PublicKey, PublicKeyFormat, SecurityCounter,
-    SignOptions, SigningKey, TrailerOptions, ValidationPolicy, parse_dependencies, signed_image_to_ihex,
-    validate_with,
+    SignOptions, SigningKey, TrailerOptions, UUID_NAMESPACE_DNS, ValidationPolicy, parse_dependencies,
+    parse_uuid, signed_image_to_ihex, validate_with,
 };
 use serde_json::{Value, json};
 
@@ -132,6 +132,12 @@ pub struct SignArgs {
     /// Pad ECDSA signatures to a fixed length (for MCUboot < 1.5).
     #[arg(long)]
     pub pad_sig: bool,
+    /// Vendor UUID (UUID_VID TLV): a UUID, 32 hex digits, or a name (UUIDv5 in the DNS namespace).
+    #[arg(long)]
+    pub vid: Option<String>,
+    /// Image class UUID (UUID_CID TLV): a UUID, 32 hex digits, or a name (UUIDv5 in the --vid namespace).
+    #[arg(long)]
+    pub cid: Option<String>,
     /// Extra protected TLV: TAG (0xa0..0xfffe) and VALUE (0x-prefixed hex or text).
     #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"])]
     pub custom_tlv: Vec<String>,
@@ -310,7 +316,21 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
         };
         custom_tlvs.push((tag, data));
     }
+    let vid = a
+        .vid
+        .as_deref()
+        .map(|v| parse_uuid(Some(&UUID_NAMESPACE_DNS), v))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--vid: {e}"))?;
+    let cid = a
+        .cid
+        .as_deref()
+        .map(|c| parse_uuid(vid.as_ref(), c))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--cid: {e}"))?;
     let opts = SignOptions {
+        vid,
+        cid,
         version: a.version,
         header_size: a.header_size,
         pad_header: a.pad_header,
@@ -375,6 +395,7 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         max_image_size: a.max_size.map(|m| m as usize),
         hash: None,
         min_security_counter: a.min_security_counter,
+        ..ValidationPolicy::default()
     };
     match validate_with(&bytes, &keys, &policy) {
         Ok(v) => {
@@ -395,6 +416,12 @@ fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             }
             if let Some(sc) = v.security_counter {
                 writeln!(out, "  security counter  {sc}")?;
+            }
+            if let Some(u) = v.vid {
+                writeln!(out, "  vendor UUID       {}", hex::encode(u))?;
+            }
+            if let Some(u) = v.cid {
+                writeln!(out, "  class UUID        {}", hex::encode(u))?;
             }
             for d in &v.dependencies {
                 writeln!(out, "  depends on        image {} >= {}", d.image_id, d.min_version)?;

@@ -56,8 +56,8 @@ pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_NONE, IMAGE_MAGIC_V
 pub use ihex::{HexData, IhexError, signed_image_to_ihex};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
 pub use sign::{
-    PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, boot_magic, parse_dependencies,
-    sign,
+    PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, UUID_NAMESPACE_DNS, boot_magic,
+    parse_dependencies, parse_uuid, sign,
 };
 pub use tlv::{
     DEPENDENCY_SIZE, Dependency, TLV_INFO_MAGIC, TLV_INFO_SIZE, TLV_PROT_INFO_MAGIC, Tlv, TlvIter, TlvKind,
@@ -120,6 +120,8 @@ pub enum ImageError {
     Encrypted { flags: u32 },
     #[error("compressed image (flags {flags:#x}): decompression is not supported")]
     Compressed { flags: u32 },
+    #[error("{kind} mismatch: the build expects {expected}, the image has {found}")]
+    UuidMismatch { kind: TlvKind, expected: String, found: String },
     #[error("missing security counter (SEC_CNT TLV), required by rollback protection")]
     MissingSecurityCounter,
     #[error("security counter {found} is lower than the stored minimum {min}")]

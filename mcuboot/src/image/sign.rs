@@ -145,6 +145,10 @@ pub struct SignOptions {
     pub security_counter: Option<SecurityCounter>,
     /// `-d/--dependencies`.
     pub dependencies: Vec<Dependency>,
+    /// `--vid`: vendor UUID (UUID_VID TLV, protected), see [`parse_uuid`].
+    pub vid: Option<[u8; 16]>,
+    /// `--cid`: image class UUID (UUID_CID TLV, protected).
+    pub cid: Option<[u8; 16]>,
     /// `--custom-tlv TAG VALUE`: extra protected TLVs (tags 0x00a0..=0xfffe, not predefined).
     pub custom_tlvs: Vec<(u16, Vec<u8>)>,
     /// `--sha`: `None` = auto (SHA-384 for P-384, SHA-256 otherwise).
@@ -172,6 +176,8 @@ impl Default for SignOptions {
             erased_val: 0xff,
             security_counter: None,
             dependencies: Vec::new(),
+            vid: None,
+            cid: None,
             custom_tlvs: Vec::new(),
             hash: None,
             pure: false,
@@ -345,6 +351,12 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     for d in &opts.dependencies {
         push_tlv(&mut prot, TlvKind::Dependency, &d.to_tlv_data())?;
     }
+    if let Some(vid) = &opts.vid {
+        push_tlv(&mut prot, TlvKind::UuidVid, vid)?;
+    }
+    if let Some(cid) = &opts.cid {
+        push_tlv(&mut prot, TlvKind::UuidCid, cid)?;
+    }
     for (i, (tag, value)) in opts.custom_tlvs.iter().enumerate() {
         if *tag < 0x00a0 || *tag == 0xffff || TlvKind::from_u16(*tag).name().is_some() {
             return Err(SignError::BadCustomTlv(*tag));
@@ -426,6 +438,46 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
         }
     }
     Ok(image)
+}
+
+/// The DNS namespace UUID (RFC 4122), imgtool's namespace for a `--vid` given as a name.
+pub const UUID_NAMESPACE_DNS: [u8; 16] =
+    [0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8];
+
+/// Parse a `--vid`/`--cid` value as imgtool does: `12345678-1234-5678-1234-567812345678`,
+/// or 32 hex digits, or else any printable text, hashed into a name-based (version 5, SHA-1)
+/// UUID in `namespace` (DNS for `--vid`; the vendor UUID for `--cid`, which then needs one).
+pub fn parse_uuid(namespace: Option<&[u8; 16]>, value: &str) -> Result<[u8; 16], String> {
+    let hex_digits: String = value.chars().filter(|c| *c != '-').collect();
+    let dashed = value.len() == 36
+        && value
+            .char_indices()
+            .all(|(i, c)| if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() });
+    let plain = value.len() == 32 && value.chars().all(|c| c.is_ascii_hexdigit());
+    if dashed || plain {
+        let mut out = [0u8; 16];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex_digits[2 * i..2 * i + 2], 16)
+                .map_err(|_| format!("bad UUID {value:?}"))?;
+        }
+        return Ok(out);
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(format!("unknown UUID format: {value:?}"));
+    }
+    let Some(ns) = namespace else {
+        return Err(format!("unknown namespace for UUID {value:?} (give --vid too)"));
+    };
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(ns);
+    h.update(value.as_bytes());
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out[6] = (out[6] & 0x0f) | 0x50;
+    out[8] = (out[8] & 0x3f) | 0x80;
+    Ok(out)
 }
 
 /// Parse imgtool's `-d/--dependencies` argument: `"(id,maj.min.rev+build),(id,ver)..."`.
@@ -516,6 +568,17 @@ mod tests {
             ..SignOptions::default()
         };
         assert_eq!(sign(&[0; 64], None, &no_slot), Err(SignError::PadNeedsSlotSize));
+    }
+
+    #[test]
+    fn uuids_like_python() {
+        // Python: uuid.uuid5(uuid.NAMESPACE_DNS, "python.org") == 886313e1-3b8a-5372-9b90-0c9aee199e5d
+        let u = parse_uuid(Some(&UUID_NAMESPACE_DNS), "python.org").unwrap();
+        assert_eq!(u[..4], [0x88, 0x63, 0x13, 0xe1]);
+        assert_eq!(u[6], 0x53);
+        let raw = parse_uuid(None, "12345678-1234-5678-1234-567812345678").unwrap();
+        assert_eq!(raw, parse_uuid(None, "12345678123456781234567812345678").unwrap());
+        assert!(parse_uuid(None, "a name").is_err());
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub struct ValidatedImage {
     pub security_counter: Option<u32>,
     /// DEPENDENCY TLVs from the protected block, in order.
     pub dependencies: Vec<Dependency>,
+    /// UUID_VID TLV (vendor UUID) from the protected block, if any.
+    pub vid: Option<[u8; 16]>,
+    /// UUID_CID TLV (image class UUID) from the protected block, if any.
+    pub cid: Option<[u8; 16]>,
     /// Index (into the `keys` given) of the key whose signature verified; `None` for a
     /// hash-only validation.
     pub key_index: Option<usize>,
@@ -41,6 +45,10 @@ pub struct ValidationPolicy {
     pub hash: Option<HashAlg>,
     /// `MCUBOOT_HW_ROLLBACK_PROT`: a SEC_CNT TLV must exist and be >= this value.
     pub min_security_counter: Option<u32>,
+    /// `MCUBOOT_UUID_VID`: the image must carry this vendor UUID.
+    pub vid: Option<[u8; 16]>,
+    /// `MCUBOOT_UUID_CID`: the image must carry this image class UUID.
+    pub cid: Option<[u8; 16]>,
 }
 
 /// Validate an image with the default policy. `bytes` is the image file or a whole slot (the
@@ -91,6 +99,8 @@ pub fn validate_with(
     let mut pure = false;
     let mut security_counter = None;
     let mut dependencies = Vec::new();
+    let mut vid = None;
+    let mut cid = None;
     let mut signatures: Vec<(KeyRef<'_>, Tlv<'_>)> = Vec::new();
     let mut key_ref = KeyRef::None;
 
@@ -108,6 +118,8 @@ pub fn validate_with(
             TlvKind::Dependency if tlv.protected => {
                 dependencies.push(Dependency::from_tlv_data(tlv.data, tlv.offset)?);
             }
+            TlvKind::UuidVid if tlv.protected => vid = Some(uuid_from_tlv(&tlv)?),
+            TlvKind::UuidCid if tlv.protected => cid = Some(uuid_from_tlv(&tlv)?),
             // Key hashes are matched once the hash algorithm is known (below).
             TlvKind::KeyHash | TlvKind::PubKey => {
                 key_ref = KeyRef::Unresolved { data: tlv.data, full: tlv.kind == TlvKind::PubKey };
@@ -167,6 +179,19 @@ pub fn validate_with(
         }
     }
 
+    for (kind, expected, found) in [(TlvKind::UuidVid, policy.vid, vid), (TlvKind::UuidCid, policy.cid, cid)]
+    {
+        if let Some(expected) = expected
+            && found != Some(expected)
+        {
+            return Err(ImageError::UuidMismatch {
+                kind,
+                expected: hex(&expected),
+                found: found.map_or_else(|| "none".to_string(), |f| hex(&f)),
+            });
+        }
+    }
+
     Ok(ValidatedImage {
         header,
         hash_alg,
@@ -175,6 +200,8 @@ pub fn validate_with(
         hashed_len,
         security_counter,
         dependencies,
+        vid,
+        cid,
         key_index,
         pure,
     })
@@ -232,6 +259,15 @@ fn check_signatures(
         }
     }
     Err(first_error.unwrap_or(ImageError::MissingSignature { keys: keys.len() }))
+}
+
+fn uuid_from_tlv(tlv: &Tlv<'_>) -> Result<[u8; 16], ImageError> {
+    tlv.data.try_into().map_err(|_| ImageError::BadTlvLength {
+        kind: tlv.kind,
+        offset: tlv.offset,
+        len: tlv.data.len(),
+        expected: "16",
+    })
 }
 
 fn hex(b: &[u8]) -> String {
