@@ -387,3 +387,37 @@ fn oversized_upgrade_is_rejected() {
         assert!(primary_holds(&f, &map, &a), "{alg:?}");
     }
 }
+
+#[test]
+fn max_align_16_and_32_builds_swap_and_revert() {
+    for (ws, max_align) in [(32, 32), (8, 16), (1, 32)] {
+        for alg in ALL {
+            let map = map("k64f", ws, 0xff);
+            let cfg = BootConfig { max_align, ..BootConfig::with_algorithm(alg) };
+            let (a, b) = appendix_a_images();
+            let mut f = setup(&map, &cfg, &a, Some(&b), false);
+            let sec = map.area(AreaId::Secondary(0)).expect("sec");
+            let magic = slot_bytes(&f, sec, 0x20000 - 16, 16);
+            assert_eq!(magic, trailer::magic_for(max_align), "{alg:?} M{max_align}");
+            let mut st = BootState::new();
+            assert_eq!(
+                booted_version(&mut f, &map, &cfg, &mut st).0,
+                b.version,
+                "{alg:?} w{ws} M{max_align}"
+            );
+            if alg != Algorithm::OverwriteOnly {
+                assert_eq!(
+                    booted_version(&mut f, &map, &cfg, &mut st),
+                    (a.version, SwapType::Revert),
+                    "{alg:?} w{ws} M{max_align}"
+                );
+                let pri = map.area(AreaId::Primary(0)).expect("pri");
+                let p = state_of(&mut f, &cfg, pri);
+                assert_eq!(
+                    (p.magic, p.image_ok, p.copy_done),
+                    (MagicState::Good, FlagState::Set, FlagState::Set)
+                );
+            }
+        }
+    }
+}
