@@ -216,6 +216,9 @@ pub struct SweepParams {
     pub program_mode: ProgramMode,
     /// Only cut at this operation (for reproducing one case).
     pub only_op: Option<u64>,
+    /// Only use this kind for the first cut of each case (later cuts of a repeated case still
+    /// draw from `cuts`), for reproducing one case.
+    pub only_cut: Option<CutKind>,
     /// Reach each cut point by replaying the reference's recorded operations on a cursor
     /// flash (one operation per cut point) instead of re-running the bootloader from the
     /// start for every case. Both give the same flash at the cut (a boot's flash operations
@@ -240,6 +243,7 @@ impl SweepParams {
             seed: 1,
             program_mode: ProgramMode::Strict,
             only_op: None,
+            only_cut: None,
             fast_forward: true,
         }
     }
@@ -254,6 +258,13 @@ impl SweepParams {
 
     /// The command line that reruns exactly one case (image file arguments not included).
     pub fn reproducer(&self, phase: Phase, op: u64, cut: CutKind) -> String {
+        // A repeated case draws its later cut kinds from the whole list: keep it.
+        let cuts = if self.repeat > 1 {
+            let all: Vec<&str> = self.cuts.iter().map(|c| c.name()).collect();
+            format!("{} --only-cut {}", all.join(","), cut.name())
+        } else {
+            cut.name().to_string()
+        };
         format!(
             "brownout sweep --layout {} --mode {} --align {} --erased {:#04x}{} --phase {} --cuts {} --op {} --repeat {} --seed {}{}",
             self.layout,
@@ -262,7 +273,7 @@ impl SweepParams {
             self.erased,
             if self.permanent { " --permanent" } else { "" },
             phase.name(),
-            cut.name(),
+            cuts,
             op,
             self.repeat,
             self.seed,
@@ -856,7 +867,10 @@ impl Bench {
                 continue;
             }
             for &cut in &cuts {
-                if !cut.applies_to(op, w) || (cut == CutKind::After && op.op == last) {
+                if !cut.applies_to(op, w)
+                    || (cut == CutKind::After && op.op == last)
+                    || self.params.only_cut.is_some_and(|only| only != cut)
+                {
                     continue;
                 }
                 let case_seed = case_seed(self.params.seed, reference.phase, op.op, cut);
@@ -938,6 +952,7 @@ impl Bench {
         } else if let Err(e) = self.flash.restore(start) {
             return (Outcome::Brick, format!("cannot restore: {e}"), hits);
         }
+        let mut finished = None;
         for round in rounds {
             self.flash.arm(at, fault);
             let result = self.boot();
@@ -948,8 +963,12 @@ impl Bench {
                     }
                     self.flash.power_on();
                 }
-                // The cut did not strike (the recovery boot was shorter): nothing more to cut.
-                Ok(_) => break,
+                // The cut did not strike (the recovery boot was shorter): that boot was the
+                // last one; booting again would start the next phase (a revert).
+                Ok(outcome) => {
+                    finished = Some(Ok(outcome));
+                    break;
+                }
                 Err(e) => {
                     self.flash.clear_faults();
                     return (Outcome::Brick, format!("boot {} halted: {e}", round + 1), hits);
@@ -958,7 +977,10 @@ impl Bench {
             self.next_cut(&mut rng, &mut kind, &mut fault, &mut at, total);
         }
         self.flash.clear_faults();
-        let result = self.boot();
+        let result = match finished {
+            Some(result) => result,
+            None => self.boot(),
+        };
         match result {
             Ok(outcome) if outcome.boots.is_some() => {}
             Ok(outcome) => {
@@ -978,6 +1000,12 @@ impl Bench {
     /// `perm_with_random_fails`, with a random kind from the sweep's list.
     fn next_cut(&self, rng: &mut Rng, kind: &mut CutKind, fault: &mut FaultKind, at: &mut u64, total: u64) {
         *kind = self.params.cuts[rng.below(self.params.cuts.len() as u64) as usize];
+        if *kind == CutKind::After {
+            // A cut after the last operation of a recovery boot would be that boot completing
+            // (the next boot then starts the next phase); a cut before a random operation
+            // covers every other "after" point.
+            *kind = CutKind::Before;
+        }
         *at = self.flash.ops() + 1 + rng.below(total.max(1));
         // The length of that operation is not known in advance: tears are sized for a 1 KiB
         // copy chunk (the flash clamps them to the real operation).
