@@ -421,3 +421,36 @@ fn max_align_16_and_32_builds_swap_and_revert() {
         }
     }
 }
+
+#[test]
+fn swap_offset_refuses_an_image_at_the_wrong_upload_address() {
+    let map = map("k64f", 8, 0xff);
+    let cfg = BootConfig::with_algorithm(Algorithm::SwapOffset);
+    let l = layout(&cfg);
+    let (a, b) = appendix_a_images();
+    let sec = map.area(AreaId::Secondary(0)).expect("sec");
+    // Uploaded at offset 0 instead of one sector in.
+    let mut f = setup(&map, &cfg, &a, None, false);
+    load(&mut f, sec, 0, &b.bytes);
+    trailer::set_pending(&mut f, &map, &l, 0, false).expect("pending");
+    let out = boot_ok(&mut f, &map, &cfg, &mut BootState::new());
+    assert_eq!((out.images[0].swap_type, out.ops), (SwapType::None, 32));
+    assert!(primary_holds(&f, &map, &a));
+    // After a confirmed upgrade the old image sits at secondary offset 0; a new upload one
+    // sector in without erasing sector 0 is refused the same way.
+    let mut f = setup(&map, &cfg, &a, Some(&b), false);
+    let mut st = BootState::new();
+    boot_ok(&mut f, &map, &cfg, &mut st);
+    trailer::set_confirmed(&mut f, &map, &l, 0).expect("confirm");
+    assert!(secondary_holds(&f, &map, &a, 0));
+    let c = ImageSpec::new(22000, v(3, 0, 0), 7).build();
+    // the client erases and writes only the sectors it needs, from sector 1
+    for s in 1..7 {
+        f.load(sec.device, sec.offset + s * 0x1000, &[0xff; 0x1000]).expect("erase");
+    }
+    load(&mut f, sec, 0x1000, &c.bytes);
+    trailer::set_pending(&mut f, &map, &l, 0, false).expect("pending");
+    let out = boot_ok(&mut f, &map, &cfg, &mut st);
+    assert_eq!(out.images[0].swap_type, SwapType::None);
+    assert!(primary_holds(&f, &map, &b));
+}
