@@ -228,6 +228,10 @@ fn describe(t: &Tlv<'_>) -> String {
             Ok(d) => format!("image {} >= {}", d.image_id, d.min_version),
             Err(_) => hex(t.data),
         },
+        TlvKind::UuidVid | TlvKind::UuidCid if t.data.len() == 16 => {
+            let h = hex(t.data);
+            format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+        }
         TlvKind::SigPure => hex(t.data),
         _ if t.data.len() > 32 => format!("{}...", hex(&t.data[..32])),
         _ => hex(t.data),

@@ -69,9 +69,9 @@ enum KeyRef<'a> {
     Unresolved { data: &'a [u8], full: bool },
 }
 
-/// Validate an image under `policy`. Checks, in order: header (magic, `hdr_size`, sizes
-/// within the slot, no encryption or compression flags), TLV layout and bounds, protected TLV payloads, the hash, the
-/// signature(s), the security counter.
+/// Validate an image under `policy`. Checks, in order: the header (magic, `hdr_size`, sizes
+/// within the slot, no encryption or compression flags), the TLV layout and bounds, the
+/// protected TLV payloads, the hash, the signature(s), the security counter, the UUIDs.
 pub fn validate_with(
     bytes: &[u8],
     keys: &[PublicKey],
