@@ -136,3 +136,40 @@ pub fn running_version(dev: &Device) -> String {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
+
+/// One exchange rendered for a snapshot: request hex, each reply's hex and decoded body.
+pub fn exchange(dev: &mut Device, bytes: &[u8]) -> String {
+    let replies = dev.handle(bytes);
+    let mut s = format!("request: {}\n", hex(bytes));
+    if replies.is_empty() {
+        s.push_str("no reply\n");
+    }
+    for r in &replies {
+        s.push_str(&format!("reply:   {}\n", hex(r)));
+        match Header::parse(r) {
+            Ok((h, rest)) => {
+                s.push_str(&format!("header:  {h}\n"));
+                match cbor::decode(rest) {
+                    Ok(v) => s.push_str(&format!("body:    {v}\n")),
+                    Err(e) => s.push_str(&format!("body:    <{e}>\n")),
+                }
+            }
+            Err(e) => s.push_str(&format!("header:  <{e}>\n")),
+        }
+    }
+    s
+}
+
+/// [`exchange`] of a request built from its parts, for v1 and v2 both.
+pub fn exchange_both(dev: &mut Device, op: Op, group: Group, id: u8, body: &Value) -> String {
+    let mut s = String::from("--- SMP v1\n");
+    s.push_str(&exchange(dev, &request(Version::V1, op, group, id, 1, body)));
+    s.push_str("--- SMP v2\n");
+    s.push_str(&exchange(dev, &request(Version::V2, op, group, id, 2, body)));
+    s
+}
+
+/// A small k64f swap-scratch device running a 1.0.0 image.
+pub fn small_device() -> Device {
+    device("k64f", Algorithm::SwapScratch, image((1, 0, 0), 4000, 1))
+}
