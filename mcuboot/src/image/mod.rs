@@ -56,8 +56,8 @@ pub use header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, IMAGE_MAGIC_NONE, IMAGE_MAGIC_V
 pub use ihex::{HexData, IhexError, signed_image_to_ihex};
 pub use keys::{KeyError, KeyType, PublicKey, SigningKey};
 pub use sign::{
-    PublicKeyFormat, SecurityCounter, SignError, SignOptions, TrailerOptions, UUID_NAMESPACE_DNS, boot_magic,
-    parse_dependencies, parse_uuid, sign,
+    PublicKeyFormat, SecurityCounter, SignError, SignOptions, SignVector, Signed, Signer, TrailerOptions,
+    UUID_NAMESPACE_DNS, boot_magic, parse_dependencies, parse_uuid, sign, sign_with, vector_to_sign,
 };
 pub use tlv::{
     DEPENDENCY_SIZE, Dependency, TLV_INFO_MAGIC, TLV_INFO_SIZE, TLV_PROT_INFO_MAGIC, Tlv, TlvIter, TlvKind,

@@ -15,7 +15,7 @@
 
 use super::hash::HashAlg;
 use super::header::{IMAGE_HEADER_SIZE, IMAGE_MAGIC, ImageFlags, ImageHeader};
-use super::keys::{KeyError, KeyType, SigningKey};
+use super::keys::{KeyError, KeyType, PublicKey, SigningKey};
 use super::tlv::{Dependency, TLV_INFO_MAGIC, TLV_INFO_SIZE, TLV_PROT_INFO_MAGIC, TlvKind};
 use super::version::ImageVersion;
 
@@ -229,6 +229,8 @@ pub enum SignError {
     BadCustomTlv(u16),
     #[error("custom TLV tag {0:#06x} given twice")]
     DuplicateCustomTlv(u16),
+    #[error("the given signature does not verify with the given {key} public key")]
+    FixedSignatureInvalid { key: KeyType },
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -259,17 +261,16 @@ fn block(magic: u16, body: &[u8]) -> Result<Vec<u8>, SignError> {
 
 /// The hash imgtool picks for `key` and the requested `--sha`.
 pub fn choose_hash(
-    key: Option<&SigningKey>,
+    key_type: Option<KeyType>,
     requested: Option<HashAlg>,
     pure: bool,
 ) -> Result<HashAlg, SignError> {
-    let Some(key) = key else {
+    let Some(t) = key_type else {
         if pure {
             return Err(SignError::PureNeedsEd25519(" (no key given)".into()));
         }
         return Ok(requested.unwrap_or(HashAlg::Sha256));
     };
-    let t = key.key_type();
     if pure {
         if t != KeyType::Ed25519 {
             return Err(SignError::PureNeedsEd25519(format!(", not {t}")));
@@ -291,9 +292,103 @@ pub fn choose_hash(
     }
 }
 
+/// Who signs an image.
+#[derive(Clone, Copy, Debug)]
+pub enum Signer<'a> {
+    /// Nobody: the image carries only its hash.
+    Unsigned,
+    /// This private key.
+    Key(&'a SigningKey),
+    /// A signature made elsewhere (an HSM, a signing server) over the vector
+    /// [`vector_to_sign`] gave out, by the private half of `public` (imgtool `--fix-sig` with
+    /// `--fix-sig-pubkey`). It is checked before it goes in.
+    Fixed { public: &'a PublicKey, signature: &'a [u8] },
+}
+
+/// An image [`sign_with`] made, and what was signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The bytes imgtool would write to its output file.
+    pub image: Vec<u8>,
+    /// The image digest (the hash TLV's value).
+    pub digest: Vec<u8>,
+    /// The signature TLV's value, if signed (imgtool `--sig-out` writes it, base64).
+    pub signature: Option<Vec<u8>>,
+}
+
+/// What an external signer must sign (imgtool `--vector-to-sign`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignVector {
+    /// The hashed region: header, payload and protected TLVs (what ECDSA/RSA and pure
+    /// Ed25519 sign).
+    Payload,
+    /// Its digest (what Ed25519 signs, unless pure).
+    Digest,
+}
+
 /// Build a signed (or, with `key = None`, hash-only) image from `payload` like `imgtool
 /// sign`. Returns the bytes imgtool would write to its output file.
 pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Result<Vec<u8>, SignError> {
+    let signer = key.map_or(Signer::Unsigned, Signer::Key);
+    Ok(sign_with(payload, signer, opts)?.image)
+}
+
+/// The bytes an external signer must sign for an image of `payload` signed by the private
+/// half of `public` (which picks the hash), like `imgtool sign --vector-to-sign`.
+pub fn vector_to_sign(
+    payload: &[u8],
+    public: &PublicKey,
+    opts: &SignOptions,
+    vector: SignVector,
+) -> Result<Vec<u8>, SignError> {
+    let h = hashed_region(payload, Some(public.key_type()), opts)?;
+    Ok(match vector {
+        SignVector::Payload => h.region,
+        SignVector::Digest => h.digest,
+    })
+}
+
+/// [`sign`], with the signer spelled out and the digest and signature returned too.
+pub fn sign_with(payload: &[u8], signer: Signer<'_>, opts: &SignOptions) -> Result<Signed, SignError> {
+    match signer {
+        Signer::Unsigned => {
+            let h = hashed_region(payload, None, opts)?;
+            finish(h, None, opts)
+        }
+        Signer::Key(key) => {
+            let h = hashed_region(payload, Some(key.key_type()), opts)?;
+            let mut sig = key.sign(&h.digest, &h.region, opts.pure)?;
+            if opts.pad_sig {
+                let fixed = match key.key_type() {
+                    KeyType::EcdsaP256 => 72,
+                    KeyType::EcdsaP384 => 103,
+                    _ => 0,
+                };
+                if sig.len() < fixed {
+                    sig.resize(fixed, 0);
+                }
+            }
+            finish(h, Some((key.public(), sig)), opts)
+        }
+        Signer::Fixed { public, signature } => {
+            let h = hashed_region(payload, Some(public.key_type()), opts)?;
+            let kind = public.key_type().signature_tlv();
+            if !public.verify(kind, signature, &h.digest, &h.region, opts.pure) {
+                return Err(SignError::FixedSignatureInvalid { key: public.key_type() });
+            }
+            finish(h, Some((public, signature.to_vec())), opts)
+        }
+    }
+}
+
+/// Steps 1–3: the hashed region (header, payload, protected TLVs) and its digest.
+struct Hashed {
+    region: Vec<u8>,
+    hash_alg: HashAlg,
+    digest: Vec<u8>,
+}
+
+fn hashed_region(payload: &[u8], key_type: Option<KeyType>, opts: &SignOptions) -> Result<Hashed, SignError> {
     let t = &opts.trailer;
     if !matches!(t.align, 1 | 2 | 4 | 8 | 16 | 32) {
         return Err(SignError::BadAlign(t.align));
@@ -316,7 +411,7 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     if t.pads() && opts.slot_size == 0 {
         return Err(SignError::PadNeedsSlotSize);
     }
-    let hash_alg = choose_hash(key, opts.hash, opts.pure)?;
+    let hash_alg = choose_hash(key_type, opts.hash, opts.pure)?;
     let hs = usize::from(opts.header_size);
 
     // 1. Header space.
@@ -393,6 +488,13 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     image[..IMAGE_HEADER_SIZE].copy_from_slice(&header.to_bytes());
     image.extend_from_slice(&prot_block);
     let digest = hash_alg.digest(&image);
+    Ok(Hashed { region: image, hash_alg, digest })
+}
+
+/// Steps 4–6: unprotected TLVs, overflow check, padding and trailer.
+fn finish(h: Hashed, signed: Option<(&PublicKey, Vec<u8>)>, opts: &SignOptions) -> Result<Signed, SignError> {
+    let t = &opts.trailer;
+    let Hashed { region: mut image, hash_alg, digest } = h;
 
     // 4. Unprotected TLVs.
     let mut unprot = Vec::new();
@@ -400,24 +502,12 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
     if opts.pure {
         push_tlv(&mut unprot, TlvKind::SigPure, &[1])?;
     }
-    if let Some(key) = key {
-        let public = key.public();
+    if let Some((public, sig)) = &signed {
         match opts.public_key_format {
             PublicKeyFormat::Hash => push_tlv(&mut unprot, TlvKind::KeyHash, &public.key_hash(hash_alg))?,
             PublicKeyFormat::Full => push_tlv(&mut unprot, TlvKind::PubKey, public.embedded_bytes())?,
         }
-        let mut sig = key.sign(&digest, &image, opts.pure)?;
-        if opts.pad_sig {
-            let fixed = match key.key_type() {
-                KeyType::EcdsaP256 => 72,
-                KeyType::EcdsaP384 => 103,
-                _ => 0,
-            };
-            if sig.len() < fixed {
-                sig.resize(fixed, 0);
-            }
-        }
-        push_tlv(&mut unprot, key.key_type().signature_tlv(), &sig)?;
+        push_tlv(&mut unprot, public.key_type().signature_tlv(), sig)?;
     }
     image.extend_from_slice(&block(TLV_INFO_MAGIC, &unprot)?);
 
@@ -437,7 +527,7 @@ pub fn sign(payload: &[u8], key: Option<&SigningKey>, opts: &SignOptions) -> Res
             image[slot - t.image_ok_from_end() as usize] = 0x01;
         }
     }
-    Ok(image)
+    Ok(Signed { image, digest, signature: signed.map(|(_, sig)| sig) })
 }
 
 /// The DNS namespace UUID (RFC 4122), imgtool's namespace for a `--vid` given as a name.
