@@ -254,3 +254,18 @@ fn offset_nrf52840_survives_a_cut_at_every_op() {
 fn overwrite_only_survives_a_cut_at_every_op() {
     run(Algorithm::OverwriteOnly, &["k64f", "nrf52840", "stm32f4"], &[SMALL]);
 }
+
+#[test]
+fn scratch_and_overwrite_on_two_devices_survive_a_cut_at_every_op() {
+    // nrf52840-spi: primary on the SoC (4 KiB sectors), secondary and scratch on SPI flash
+    // (8 KiB sectors); regions nest two primary sectors per secondary sector.
+    for alg in [Algorithm::SwapScratch, Algorithm::OverwriteOnly] {
+        let c = Case::new("nrf52840-spi", 8, 0xff, alg, SMALL);
+        c.revert_with_fails();
+        c.perm_with_fails();
+        if !cfg!(debug_assertions) {
+            let c = Case::new("nrf52840-spi", 1, 0x00, alg, (300_000, 410_000));
+            c.revert_with_fails();
+        }
+    }
+}
