@@ -210,6 +210,19 @@ fn torn_write_on_zero_erased_flash_sets_only_masked_bits() {
 }
 
 #[test]
+fn torn_cells_that_still_read_erased_can_be_programmed_again() {
+    let mut f = small(0x00, ProgramMode::Strict);
+    // Mask 0xf0 misses bit 0 of the record byte 0x01: the whole word still reads erased.
+    f.set_faults(FaultPlan::single(1, FaultKind::TornWrite(WriteTear::PartialWord { word: 0, mask: 0xf0 })));
+    let record = [1, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(f.write(0, 0, &record), Err(FlashError::PowerLoss { op: 1 }));
+    assert_eq!(bytes(&f, 0..8), [0; 8]);
+    f.power_on();
+    f.write(0, 0, &record).unwrap();
+    assert_eq!(bytes(&f, 0..8), record);
+}
+
+#[test]
 fn interrupted_erase_prefix_erases_only_the_prefix() {
     let mut f = small(0xff, ProgramMode::Strict);
     f.set_faults(FaultPlan::single(4, FaultKind::InterruptedErase(EraseTear::Prefix { bytes: 20 })));

@@ -249,6 +249,9 @@ pub fn render(r: &SweepReport, file_args: &str) -> String {
                 c.reproducer,
                 file_args
             ));
+            if c.struck.len() > 1 {
+                out.push_str(&format!("      cuts that struck: {}\n", c.struck.join("; ")));
+            }
         }
     };
     list(&mut out, "FAILURES", r.failure_count, &r.failures);

@@ -66,6 +66,8 @@ pub enum WriteTear {
     /// Words (of the device's write size) before `word` are programmed; in word `word` only the
     /// bits set in `mask` (the same mask for every byte of the word) take their new value; words
     /// after it keep their old contents. `word` is clamped to the last word of the write.
+    /// Cells of that word that still read erased count as unwritten (strict mode lets them
+    /// be programmed again, as the physics do).
     PartialWord { word: u32, mask: u8 },
 }
 

@@ -900,7 +900,14 @@ fn tear_write(device: &mut Device, range: std::ops::Range<usize>, data: &[u8], t
             for (cell, &new) in cells.iter_mut().zip(&data[full..end]) {
                 *cell = if erased_ff { *cell & (new | !mask) } else { *cell | (new & mask) };
             }
-            device.set_programmed(range.start + full..range.start + (full + w).min(data.len()), true);
+            // A partly charged cell that still reads erased can be programmed again (the
+            // physics allow it, and MCUboot rewrites a record it reads as unwritten): only
+            // cells that moved count as written.
+            for i in range.start + full..range.start + end {
+                if device.data[i] != device.geometry.erased_value {
+                    device.programmed[i / 8] |= 1 << (i % 8);
+                }
+            }
         }
     }
 }

@@ -356,6 +356,10 @@ pub struct CaseReport {
     pub cut: CutKind,
     /// What that operation was, e.g. `write 8 B at primary0+0x1f3d0`.
     pub operation: String,
+    /// Every cut that struck, in order (the first one included), e.g.
+    /// `torn-word at write 8 B at primary0+0x1ffe0`: with `repeat` > 1 the later ones are the
+    /// seeded random cuts of the recovery boots.
+    pub struck: Vec<String>,
     /// The seed of this case's own random choices (derived from the sweep seed).
     pub case_seed: u64,
     pub outcome: Outcome,
@@ -883,6 +887,10 @@ impl Bench {
                     op: op.op,
                     cut,
                     operation: self.describe(op),
+                    struck: hit
+                        .iter()
+                        .map(|(k, o)| format!("{} at {}", k.name(), self.describe(o)))
+                        .collect(),
                     case_seed,
                     outcome,
                     detail: detail.clone(),
