@@ -14,7 +14,10 @@ const V2: ImageVersion = ImageVersion::new(2, 0, 0);
 /// A device running 1.0.0 with 2.0.0 uploaded and set for test, per-image behaviours given.
 fn pending_test(alg: Algorithm, behaviours: Behaviours) -> sim_device::device::Device {
     let v2i = image((2, 0, 0), 12_000, 2);
-    let mut dev = config("k64f", alg, image((1, 0, 0), 10_000, 1)).behaviours(behaviours).build().unwrap();
+    let mut dev = config("k64f", alg, image((1, 0, 0), 10_000, 1))
+        .behaviours(behaviours)
+        .build()
+        .expect("device builds");
     upload(&mut dev, &v2i, 300);
     test_image(&mut dev, &image_hash(&v2i));
     dev
