@@ -382,3 +382,57 @@ fn intel_hex_like_imgtool() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// Signing on an HSM, the imgtool way: the vector to sign, a signature made elsewhere put in
+/// with --fix-sig, and --sig-out all give imgtool's bytes.
+#[test]
+fn external_signing_like_imgtool() {
+    let Some(imgtool) = testkit::peer_tool("imgtool", "pip install imgtool==2.5.0") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    payload(d, "p.bin", 4000);
+    let key = fixtures().join("keys/ed25519.pem");
+    let public = fixtures().join("keys/ed25519.pub.pem");
+    let (key, public) = (key.to_str().unwrap(), public.to_str().unwrap());
+    let flags = ["-H", "0x200", "--pad-header", "-S", "0x10000", "-s", "2"];
+    let imgtool_sign = |extra: &[&str], out: &str| {
+        let mut args = vec!["sign", "-v", "2.0.0"];
+        args.extend(flags);
+        args.extend(extra);
+        args.extend(["p.bin", out]);
+        let o = Command::new(&imgtool).args(&args).current_dir(d).output().unwrap();
+        assert!(o.status.success(), "imgtool {extra:?}: {}", text(&o.stderr));
+    };
+    let ours_sign = |extra: &[&str], out: &str| {
+        let mut args = vec!["image", "sign", "--version", "2.0.0"];
+        args.extend(flags);
+        args.extend(extra);
+        args.extend(["p.bin", out]);
+        ok(&brownout(&args, d));
+    };
+    let read = |name: &str| std::fs::read(d.join(name)).unwrap();
+
+    for vector in ["payload", "digest"] {
+        imgtool_sign(&["-k", key, "--vector-to-sign", vector], "theirs.vec");
+        // We only need the public key for this.
+        ours_sign(&["-k", public, "--vector-to-sign", vector], "ours.vec");
+        assert_eq!(read("ours.vec"), read("theirs.vec"), "--vector-to-sign {vector}");
+    }
+    imgtool_sign(&["-k", key, "--sig-out", "theirs.sig"], "theirs.bin");
+    ours_sign(&["-k", key, "--sig-out", "ours.sig"], "ours.bin");
+    assert_eq!(read("ours.sig"), read("theirs.sig"), "--sig-out");
+    assert_eq!(read("ours.bin"), read("theirs.bin"));
+    ours_sign(&["--fix-sig", "theirs.sig", "--fix-sig-pubkey", public], "fixed.bin");
+    assert_eq!(read("fixed.bin"), read("theirs.bin"), "--fix-sig");
+    imgtool_sign(&["--fix-sig", "ours.sig", "--fix-sig-pubkey", public], "theirs-fixed.bin");
+    assert_eq!(read("theirs-fixed.bin"), read("theirs.bin"));
+
+    // A signature that does not verify is refused by name (imgtool would embed it).
+    std::fs::write(d.join("bad.sig"), "AAAA").unwrap();
+    let mut args = vec!["image", "sign", "--version", "2.0.0"];
+    args.extend(flags);
+    args.extend(["--fix-sig", "bad.sig", "--fix-sig-pubkey", public, "p.bin", "x.bin"]);
+    let out = brownout(&args, d);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not verify"), "{}", text(&out.stderr));
+}

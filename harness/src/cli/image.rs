@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use clap::Subcommand;
 use mcuboot::image::{
     HashAlg, HexData, ImageInfo, ImageVersion, KeyType, PublicKey, PublicKeyFormat, SecurityCounter,
-    SignOptions, SigningKey, TrailerOptions, UUID_NAMESPACE_DNS, ValidationPolicy, parse_dependencies,
-    parse_uuid, signed_image_to_ihex, validate_with,
+    SignOptions, SignVector, Signer, SigningKey, TrailerOptions, UUID_NAMESPACE_DNS, ValidationPolicy,
+    parse_dependencies, parse_uuid, sign_with, signed_image_to_ihex, validate_with, vector_to_sign,
 };
 use serde_json::{Value, json};
 
@@ -141,6 +142,19 @@ pub struct SignArgs {
     /// Extra protected TLV: TAG (0xa0..0xfffe) and VALUE (0x-prefixed hex or text).
     #[arg(long, num_args = 2, value_names = ["TAG", "VALUE"])]
     pub custom_tlv: Vec<String>,
+    /// Write only what an external signer must sign (`payload`: header, payload and protected
+    /// TLVs; `digest`: their hash) instead of the image. `-k` may then be a public key.
+    #[arg(long, value_name = "payload|digest")]
+    pub vector_to_sign: Option<String>,
+    /// Put in this signature (base64, made elsewhere over the vector) instead of signing.
+    #[arg(long, value_name = "FILE", requires = "fix_sig_pubkey", conflicts_with = "key")]
+    pub fix_sig: Option<PathBuf>,
+    /// The public key of the --fix-sig signature.
+    #[arg(long, value_name = "FILE", requires = "fix_sig")]
+    pub fix_sig_pubkey: Option<PathBuf>,
+    /// Also write the signature (base64) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub sig_out: Option<PathBuf>,
     /// Base address of a `.hex` output when the input is binary (overrides a `.hex` input's).
     #[arg(short = 'x', long, value_parser = parse_u32)]
     pub hex_addr: Option<u32>,
@@ -289,7 +303,32 @@ fn getpub(a: GetpubArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
-    let key = a.key.as_deref().map(load_signing_key).transpose()?;
+    let vector = match a.vector_to_sign.as_deref() {
+        None => None,
+        Some("payload") => Some(SignVector::Payload),
+        Some("digest") => Some(SignVector::Digest),
+        Some(other) => bail!("--vector-to-sign {other:?}: expected payload or digest"),
+    };
+    // For a vector only the public half matters; otherwise -k must be able to sign.
+    let key = match vector {
+        Some(_) => None,
+        None => a.key.as_deref().map(load_signing_key).transpose()?,
+    };
+    let vector_key = match (vector, a.key.as_deref()) {
+        (Some(_), Some(k)) => Some(load_public_key(k)?),
+        (Some(_), None) => bail!("--vector-to-sign needs -k/--key (a public or private key)"),
+        (None, _) => None,
+    };
+    let fixed = match (&a.fix_sig, &a.fix_sig_pubkey) {
+        (Some(sig), Some(public)) => {
+            let text = read_text(sig)?;
+            let signature = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .with_context(|| format!("{}: not base64", sig.display()))?;
+            Some((load_public_key(public)?, signature))
+        }
+        _ => None,
+    };
     let hash = match a.sha.as_str() {
         "auto" => None,
         "256" => Some(HashAlg::Sha256),
@@ -362,8 +401,28 @@ fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     } else {
         (read_bytes(&a.infile)?, None)
     };
-    let image = mcuboot::image::sign(&input, key.as_ref(), &opts)
-        .with_context(|| format!("signing {}", a.infile.display()))?;
+    if let (Some(vector), Some(public)) = (vector, &vector_key) {
+        if opts.trailer.pads() {
+            bail!("--vector-to-sign writes the data to sign; --pad/--confirm/--test do not apply");
+        }
+        let bytes = vector_to_sign(&input, public, &opts, vector)
+            .with_context(|| format!("signing {}", a.infile.display()))?;
+        std::fs::write(&a.outfile, bytes).with_context(|| format!("writing {}", a.outfile.display()))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signer = match (&fixed, &key) {
+        (Some((public, signature)), _) => Signer::Fixed { public, signature },
+        (None, Some(k)) => Signer::Key(k),
+        (None, None) => Signer::Unsigned,
+    };
+    let signed =
+        sign_with(&input, signer, &opts).with_context(|| format!("signing {}", a.infile.display()))?;
+    if let Some(path) = &a.sig_out {
+        let Some(sig) = &signed.signature else { bail!("--sig-out: the image is not signed (no -k)") };
+        let text = base64::engine::general_purpose::STANDARD.encode(sig);
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let image = signed.image;
     let out = if is_hex(&a.outfile) {
         // imgtool: the HEX input's lowest address, moved down by a prepended header.
         let base = match (a.hex_addr, hex_base) {
