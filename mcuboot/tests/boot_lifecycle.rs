@@ -454,3 +454,21 @@ fn swap_offset_refuses_an_image_at_the_wrong_upload_address() {
     assert_eq!(out.images[0].swap_type, SwapType::None);
     assert!(primary_holds(&f, &map, &b));
 }
+
+#[test]
+fn more_sectors_than_boot_max_img_sectors() {
+    // small-pages: 256 pages per slot. MCUboot cannot read the primary's sector layout with
+    // BOOT_MAX_IMG_SECTORS = 128 and boots nothing; with 256 it works.
+    let map = map("small-pages", 8, 0xff);
+    let (a, b) = appendix_a_images();
+    for alg in [Algorithm::OverwriteOnly, Algorithm::SwapScratch] {
+        let cfg = BootConfig::with_algorithm(alg);
+        let mut f = setup(&map, &cfg, &a, Some(&b), false);
+        let out = boot_ok(&mut f, &map, &cfg, &mut BootState::new());
+        assert!(out.boots.is_none(), "{alg:?}");
+        let cfg = BootConfig { max_img_sectors: 256, ..BootConfig::with_algorithm(alg) };
+        let mut f = setup(&map, &cfg, &a, Some(&b), false);
+        let out = boot_ok(&mut f, &map, &cfg, &mut BootState::new());
+        assert_eq!(out.boots.expect("boots").header.version, b.version, "{alg:?}");
+    }
+}

@@ -915,6 +915,13 @@ impl<F: Flash> Loader<'_, F> {
             ctx.secondary_offset = 0;
             ctx.unprot = [0; 2];
             self.load_sectors()?;
+            if self.num_sectors(Slot::Primary) > self.cfg.max_img_sectors as usize {
+                // `boot_read_sectors` fails (BOOT_EFLASH): MCUboot skips this image's update
+                // logic and never reads its headers, so the primary is not bootable.
+                self.work.imgs[i].hdr = [facts::EMPTY_HEADER; 2];
+                self.set_swap_type(SwapType::None);
+                continue;
+            }
             self.prepare_image_for_update(&mut bs)?;
             if self.swap_type().is_upgrade() {
                 has_upgrade = true;
@@ -1080,6 +1087,10 @@ impl<F: Flash> Loader<'_, F> {
         let np = self.num_sectors(Slot::Primary);
         let ns = self.num_sectors(Slot::Secondary);
         let max = self.cfg.max_img_sectors as usize;
+        if ns > max {
+            // The secondary's sector list could not be read (BOOT_EFLASH_SEC).
+            return false;
+        }
         match self.cfg.algorithm {
             Algorithm::OverwriteOnly | Algorithm::SwapScratch => {
                 if np > max || ns > max {
