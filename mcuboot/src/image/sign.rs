@@ -38,6 +38,9 @@ pub fn boot_magic(max_align: u32) -> [u8; 16] {
     m
 }
 
+/// The largest slot a padded image is built for (the output is that big).
+pub const MAX_PADDED_SLOT: u32 = 256 << 20;
+
 /// `--security-counter`: a number, or `auto` (derived from the version).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecurityCounter {
@@ -205,6 +208,8 @@ pub enum SignError {
     TooLarge { image: u64, trailer: u64, slot: u32 },
     #[error("--pad, --confirm and --test need the slot size (-S/--slot-size)")]
     PadNeedsSlotSize,
+    #[error("will not pad to a slot of {0:#x} bytes (more than 256 MiB)")]
+    SlotTooLarge(u32),
     #[error("payload of {0} bytes does not fit ih_img_size (32 bits)")]
     PayloadTooLarge(usize),
     #[error("protected TLVs take {0} bytes; ih_protect_tlv_size is 16 bits")]
@@ -410,6 +415,9 @@ fn hashed_region(payload: &[u8], key_type: Option<KeyType>, opts: &SignOptions) 
     }
     if t.pads() && opts.slot_size == 0 {
         return Err(SignError::PadNeedsSlotSize);
+    }
+    if t.pads() && opts.slot_size > MAX_PADDED_SLOT {
+        return Err(SignError::SlotTooLarge(opts.slot_size));
     }
     let hash_alg = choose_hash(key_type, opts.hash, opts.pure)?;
     let hs = usize::from(opts.header_size);
@@ -658,6 +666,8 @@ mod tests {
             ..SignOptions::default()
         };
         assert_eq!(sign(&[0; 64], None, &no_slot), Err(SignError::PadNeedsSlotSize));
+        let huge = SignOptions { slot_size: u32::MAX, pad_header: true, ..no_slot };
+        assert_eq!(sign(&[0; 64], None, &huge), Err(SignError::SlotTooLarge(u32::MAX)));
     }
 
     #[test]
