@@ -139,3 +139,30 @@ fn the_flash_file_keeps_the_device_across_processes() {
         config("k64f", Algorithm::SwapMove, image((9, 0, 0), 100, 9)).flash_file(&path).build().unwrap();
     assert_eq!(running_version(&dev), "2.0.0");
 }
+
+#[rstest]
+#[case::w16_erased_00_move(Algorithm::SwapMove, 16, 0x00)]
+#[case::w4_erased_00_scratch(Algorithm::SwapScratch, 4, 0x00)]
+#[case::w32_erased_ff_offset(Algorithm::SwapOffset, 32, 0xff)]
+#[case::w1_erased_ff_overwrite(Algorithm::OverwriteOnly, 1, 0xff)]
+fn other_write_sizes_and_erased_values(#[case] alg: Algorithm, #[case] write_size: u32, #[case] erased: u8) {
+    let v2i = image((2, 0, 0), 9_001, 2);
+    let h2 = image_hash(&v2i);
+    let mut dev =
+        config("k64f", alg, image((1, 0, 0), 7_003, 1)).flash_params(write_size, erased).build().unwrap();
+    assert_eq!(running_version(&dev), "1.0.0");
+    let last = upload(&mut dev, &v2i, 277);
+    assert_eq!(last.get("match").and_then(|m| m.as_bool()), Some(true));
+    test_image(&mut dev, &h2);
+    reset(&mut dev);
+    assert_eq!(running_version(&dev), "2.0.0");
+    reset(&mut dev);
+    let expect = if alg == Algorithm::OverwriteOnly { "2.0.0" } else { "1.0.0" };
+    assert_eq!(running_version(&dev), expect);
+}
+
+#[test]
+fn the_device_can_move_between_threads() {
+    fn is_send<T: Send>() {}
+    is_send::<sim_device::device::Device>();
+}
