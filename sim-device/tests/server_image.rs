@@ -352,3 +352,21 @@ fn erase_rules() {
     assert_eq!(err_rc(&v2(&mut dev, Op::Write, Group::Image, 5, Value::empty_map())), Some(9));
     assert_eq!(err_rc(&v2(&mut dev, Op::Write, Group::Image, 1, first(&v2i, 200).to_value())), Some(9));
 }
+
+#[test]
+fn progressive_erase_keeps_an_image_that_ends_in_the_trailer_sector() {
+    let mut server = ServerConfig::default();
+    server.image.progressive_erase = true;
+    let mut dev =
+        config("k64f", Algorithm::SwapScratch, image((1, 0, 0), 3000, 1)).server(server).build().unwrap();
+    let sec = dev.map().images[0].secondary;
+    dev.flash_mut().load(sec.device, sec.offset, &vec![0x55; sec.size as usize]).unwrap();
+    // Ends 0x400 bytes into the last sector, below the trailer.
+    let img = image((2, 0, 0), 0x20000 - 0x1000 + 0x400 - 0x200, 2);
+    assert!(img.len() > 0x1f000 && img.len() < 0x1f800, "{:#x}", img.len());
+    let last = upload(&mut dev, &img, 300);
+    assert_eq!(last.get("match"), Some(&Value::Bool(true)));
+    test_image(&mut dev, &image_hash(&img));
+    reset(&mut dev);
+    assert_eq!(running_version(&dev), "2.0.0");
+}

@@ -499,7 +499,7 @@ fn start_upload(
         let end = start as u64 + len;
         erase_if_dirty(ctx, area, start, end.min(u64::from(area.size)) as u32)?;
         upload.erased_to = area.size;
-        erase_trailer(ctx, area)?;
+        erase_trailer(ctx, area, 0)?;
     }
     ctx.dev.server.upload = Some(upload);
     Ok(None)
@@ -533,11 +533,17 @@ fn erase_if_dirty(ctx: &mut Ctx<'_>, area: Area, from: u32, to: u32) -> Result<(
     Ok(())
 }
 
-/// Erase the sectors holding the slot's trailer (so no stale pending/confirmed flags survive).
-fn erase_trailer(ctx: &mut Ctx<'_>, area: Area) -> Result<(), HandlerError> {
+/// Erase the sectors holding the slot's trailer (so no stale pending/confirmed flags survive),
+/// except those before `not_before` (already erased by this upload, and possibly holding the
+/// end of the image by now).
+fn erase_trailer(ctx: &mut Ctx<'_>, area: Area, not_before: u32) -> Result<(), HandlerError> {
     let ws = ctx.dev.flash.geometry(area.device).map(|g| g.write_size).unwrap_or(8);
     let tsize = ctx.dev.layout.trailer_size(ws).min(area.size);
-    erase_if_dirty(ctx, area, area.size - tsize, area.size)
+    let from = (area.size - tsize).max(not_before);
+    if from >= area.size {
+        return Ok(());
+    }
+    erase_if_dirty(ctx, area, from, area.size)
 }
 
 /// Accept a chunk: buffer it, writing every full buffer.
@@ -586,7 +592,8 @@ fn flush(ctx: &mut Ctx<'_>, all: bool) -> Result<(), HandlerError> {
                 }
             }
             if all && ctx.dev.server.upload.as_ref().is_some_and(|u| u.buf.is_empty()) {
-                erase_trailer(ctx, area)?;
+                let erased_to = ctx.dev.server.upload.as_ref().map_or(area.size, |u| u.erased_to);
+                erase_trailer(ctx, area, erased_to)?;
             }
         }
         if end > area.size {

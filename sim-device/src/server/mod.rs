@@ -28,6 +28,47 @@
 //! that a reboot clears ([`Device::ram_state`](crate::device::Device::ram_state)) and storage
 //! that survives reboots ([`Device::storage_state`](crate::device::Device::storage_state)).
 //! It returns the reply map, or a [`HandlerError`].
+//!
+//! ```
+//! use sim_device::device::DeviceConfig;
+//! use sim_device::server::{CommandDef, Ctx, GroupDef, HandlerError, HandlerResult};
+//! use smp::cbor::{self, MapStyle, Value};
+//! use smp::header::{Group, Header, Op, Version};
+//!
+//! /// Survives reboots: kept in the device's storage state.
+//! #[derive(Default)]
+//! struct Visits(u64);
+//!
+//! /// `{"name": tstr}` -> `{"hello": tstr, "visits": uint}`; no name -> group error 1.
+//! fn hello(ctx: &mut Ctx<'_>) -> HandlerResult {
+//!     let body = ctx.body_value().ok_or(sim_device::server::EINVAL)?;
+//!     let Some(name) = body.get("name").and_then(Value::as_text).map(str::to_owned) else {
+//!         return Err(HandlerError::group(1));
+//!     };
+//!     let visits = ctx.dev.storage_state::<Visits>();
+//!     visits.0 += 1;
+//!     Ok(Value::map([("hello", Value::text(name)), ("visits", Value::from(visits.0))]))
+//! }
+//!
+//! // A hash-only image, so the bootloader has something to boot.
+//! let opts = mcuboot::image::sign::SignOptions { pad_header: true, ..Default::default() };
+//! let app = mcuboot::image::sign::sign(&[0u8; 1024], None, &opts).unwrap();
+//! let mut dev = DeviceConfig::preset("k64f").unwrap().primary(app).build().unwrap();
+//! dev.register_group(GroupDef {
+//!     group: Group::PerUser(64),
+//!     name: Some("hello mgmt"),
+//!     commands: vec![CommandDef { id: 0, name: "hello", read: Some(hello), write: None }],
+//! });
+//!
+//! let payload = cbor::encode(&Value::map([("name", Value::text("board"))]), MapStyle::Definite);
+//! let mut request = Header::new(Version::V2, Op::Read, Group::PerUser(64), 0, 1, payload.len() as u16)
+//!     .encode()
+//!     .to_vec();
+//! request.extend(payload);
+//! let replies = dev.handle(&request);
+//! let body = cbor::decode(&replies[0][8..]).unwrap();
+//! assert_eq!(body.get("visits").and_then(Value::as_u64), Some(1));
+//! ```
 
 pub mod hooks;
 pub mod image;
