@@ -124,3 +124,15 @@ fn nothing_bootable_is_a_brick_that_answers_nothing() {
     assert!(matches!(dev.state(), RunState::Bricked(_)));
     assert!(!echo_answered(&mut dev));
 }
+
+#[test]
+fn the_event_log_tells_the_story_of_a_crash_and_revert() {
+    let mut dev = pending_test(
+        Algorithm::SwapScratch,
+        Behaviours::default().version(V2, FirmwareBehaviour::CrashAtBoot),
+    );
+    dev.take_events();
+    reset(&mut dev);
+    let log: Vec<String> = dev.events().map(|e| e.to_string()).collect();
+    insta::assert_snapshot!("crash_revert_log", log.join("\n"));
+}

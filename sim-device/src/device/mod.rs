@@ -391,6 +391,47 @@ pub enum EventKind {
     Note(String),
 }
 
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{:>8} ms, boot {}] {}", self.at_ms, self.boot, self.kind)
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventKind::PowerOn => write!(f, "power on"),
+            EventKind::PowerOff => write!(f, "power off"),
+            EventKind::PowerLost { op } => write!(f, "power lost at flash operation {op}"),
+            EventKind::Reset(cause) => write!(f, "reset ({cause:?})"),
+            EventKind::Boot { images, flash_ops } => {
+                write!(f, "bootloader:")?;
+                for (i, (resumed, swap)) in images.iter().enumerate() {
+                    write!(f, " image {i} swap {swap:?}")?;
+                    if let Some(r) = resumed {
+                        write!(f, " (resumed {r:?})")?;
+                    }
+                }
+                write!(f, ", {flash_ops} flash operations")
+            }
+            EventKind::Running { version, hash, behaviour } => {
+                let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+                write!(f, "running {version} ({short}…), {behaviour:?}")
+            }
+            EventKind::Bricked(why) => write!(f, "bricked: {why}"),
+            EventKind::Halted(why) => write!(f, "bootloader halted: {why}"),
+            EventKind::Crash { version } => write!(f, "{version} crashed"),
+            EventKind::Hang { version } => write!(f, "{version} hangs"),
+            EventKind::CrashLoop => write!(f, "crash loop: giving up until power-cycled"),
+            EventKind::SelfConfirmed { version } => write!(f, "{version} confirmed itself"),
+            EventKind::Request { header, result } => write!(f, "smp {header}: {result}"),
+            EventKind::Ignored { bytes, why } => write!(f, "ignored {bytes} bytes: {why}"),
+            EventKind::Hook(text) => write!(f, "hook: {text}"),
+            EventKind::Note(text) => write!(f, "{text}"),
+        }
+    }
+}
+
 /// Named counter groups (what the stats group serves). RAM: cleared at every boot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
