@@ -249,6 +249,44 @@ fn a_full_public_key_with_sha512_is_not_mistaken_for_a_key_hash() {
     assert!(matches!(validate(&img, &other), Err(ImageError::UnknownKey { .. })));
 }
 
+/// Rebuild `img`'s unprotected block from `tlvs` (type, data).
+fn with_unprotected(img: &[u8], tlvs_out: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let h = ImageHeader::parse(img).unwrap();
+    let start = tlvs(&h, img).unwrap().iter().find(|t| !t.protected).unwrap().offset - 4;
+    let mut body = Vec::new();
+    for (kind, data) in tlvs_out {
+        body.extend_from_slice(&kind.to_le_bytes());
+        body.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        body.extend_from_slice(data);
+    }
+    let mut out = img[..start].to_vec();
+    out.extend_from_slice(&0x6907u16.to_le_bytes());
+    out.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+    out.extend(body);
+    out
+}
+
+#[test]
+fn the_tlv_allow_list_keeps_other_tlvs_out_of_the_unprotected_block() {
+    let img = signed();
+    let h = ImageHeader::parse(&img).unwrap();
+    let mut unprot: Vec<(u16, Vec<u8>)> = tlvs(&h, &img)
+        .unwrap()
+        .iter()
+        .filter(|t| !t.protected)
+        .map(|t| (t.kind.to_u16(), t.data.to_vec()))
+        .collect();
+    unprot.push((0x50, 99u32.to_le_bytes().to_vec())); // a SEC_CNT nobody signed
+    let rogue = with_unprotected(&img, &unprot);
+    // Without the allow list the image validates, and the unsigned counter is ignored.
+    let v = validate(&rogue, &keys()).unwrap();
+    assert_eq!(v.security_counter, Some(5));
+    let policy = ValidationPolicy { tlv_allow_list: true, ..ValidationPolicy::default() };
+    assert!(validate_with(&img, &keys(), &policy).is_ok());
+    let err = validate_with(&rogue, &keys(), &policy).unwrap_err();
+    assert!(matches!(err, ImageError::TlvNotAllowed { kind: TlvKind::SecCnt, .. }), "{err}");
+}
+
 #[test]
 fn a_key_hash_prefix_names_the_key_as_in_mcuboot() {
     // MCUboot compares only as many bytes as the KEYHASH TLV holds.

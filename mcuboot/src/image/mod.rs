@@ -122,6 +122,8 @@ pub enum ImageError {
     Compressed { flags: u32 },
     #[error("{kind} mismatch: the build expects {expected}, the image has {found}")]
     UuidMismatch { kind: TlvKind, expected: String, found: String },
+    #[error("{kind} TLV at offset {offset} is not allowed in the unprotected TLV block")]
+    TlvNotAllowed { kind: TlvKind, offset: usize },
     #[error("missing security counter (SEC_CNT TLV), required by rollback protection")]
     MissingSecurityCounter,
     #[error("security counter {found} is lower than the stored minimum {min}")]

@@ -45,6 +45,9 @@ pub struct ValidationPolicy {
     pub hash: Option<HashAlg>,
     /// `MCUBOOT_HW_ROLLBACK_PROT`: a SEC_CNT TLV must exist and be >= this value.
     pub min_security_counter: Option<u32>,
+    /// `MCUBOOT_USE_TLV_ALLOW_LIST`: only hash, key, signature, SIG_PURE and encryption-key
+    /// TLVs may sit in the unprotected block; anything else there makes the image invalid.
+    pub tlv_allow_list: bool,
     /// `MCUBOOT_UUID_VID`: the image must carry this vendor UUID.
     pub vid: Option<[u8; 16]>,
     /// `MCUBOOT_UUID_CID`: the image must carry this image class UUID.
@@ -106,6 +109,9 @@ pub fn validate_with(
 
     for tlv in TlvIter::new(bytes, &layout) {
         let tlv = tlv?;
+        if policy.tlv_allow_list && !tlv.protected && !allowed_unprotected(tlv.kind) {
+            return Err(ImageError::TlvNotAllowed { kind: tlv.kind, offset: tlv.offset });
+        }
         match tlv.kind {
             // The first hash TLV is the image hash (imgtool emits exactly one).
             k if k.is_hash() && hash_tlv.is_none() => hash_tlv = Some(tlv),
@@ -259,6 +265,23 @@ fn check_signatures(
         }
     }
     Err(first_error.unwrap_or(ImageError::MissingSignature { keys: keys.len() }))
+}
+
+/// The TLVs `MCUBOOT_USE_TLV_ALLOW_LIST` lets into the unprotected block.
+fn allowed_unprotected(kind: TlvKind) -> bool {
+    kind.is_hash()
+        || kind.is_signature()
+        || matches!(
+            kind,
+            TlvKind::KeyHash
+                | TlvKind::PubKey
+                | TlvKind::SigPure
+                | TlvKind::EncRsa2048
+                | TlvKind::EncKw
+                | TlvKind::EncEc256
+                | TlvKind::EncX25519
+                | TlvKind::EncX25519Sha512
+        )
 }
 
 fn uuid_from_tlv(tlv: &Tlv<'_>) -> Result<[u8; 16], ImageError> {
