@@ -929,10 +929,20 @@ fn tear_erase(device: &mut Device, range: std::ops::Range<usize>, tear: EraseTea
                     *cell = if erased == 0xff { *cell | r } else { *cell & r };
                 }
             }
-            // Bytes that reached the erased value count as erased; the rest as written.
-            for i in range {
-                let written = device.data[i] != erased;
-                if written {
+            // Bytes that reached the erased value count as erased; the rest as written. Erase
+            // ranges are whole sectors (multiples of 8 bytes), so whole bitmap bytes at a time.
+            let aligned = range.start.is_multiple_of(8);
+            let fast_end = if aligned { range.end / 8 * 8 } else { range.start };
+            let (data, bits) = (&device.data, &mut device.programmed);
+            for (bit_byte, cells) in bits[range.start / 8..fast_end / 8]
+                .iter_mut()
+                .zip(data[range.start..fast_end].chunks_exact(8))
+            {
+                *bit_byte =
+                    cells.iter().enumerate().fold(0u8, |acc, (k, &c)| acc | (u8::from(c != erased) << k));
+            }
+            for i in fast_end..range.end {
+                if device.data[i] != erased {
                     device.programmed[i / 8] |= 1 << (i % 8);
                 } else {
                     device.programmed[i / 8] &= !(1 << (i % 8));

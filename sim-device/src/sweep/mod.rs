@@ -556,6 +556,24 @@ struct Placement {
     which: Which,
 }
 
+/// What [`Bench::classify`] found.
+#[derive(Debug, Clone)]
+struct Finding {
+    outcome: Outcome,
+    /// What differed ("" when nothing did).
+    detail: String,
+    /// The area where the difference is.
+    area: Option<AreaId>,
+    /// What runs is neither the old nor the new image.
+    neither: bool,
+}
+
+impl Finding {
+    fn brick(detail: String) -> Finding {
+        Finding { outcome: Outcome::Brick, detail, area: None, neither: false }
+    }
+}
+
 /// The trailer flags MCUboot's simulator checks (`verify_trailer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Flags {
@@ -878,10 +896,11 @@ impl Bench {
                     continue;
                 }
                 let case_seed = case_seed(self.params.seed, reference.phase, op.op, cut);
-                let (outcome, detail, hit) = self.run_case(reference, start, index, cut, case_seed);
+                let (finding, hit) = self.run_case(reference, start, index, cut, case_seed);
+                let (outcome, detail) = (finding.outcome, finding.detail.clone());
                 pr.cases += 1;
                 *pr.outcomes.entry(outcome.name()).or_insert(0) += 1;
-                let verdict = self.judge(outcome, &detail, &hit);
+                let verdict = self.judge(&finding, &hit);
                 let case = |reason| CaseReport {
                     phase: reference.phase,
                     op: op.op,
@@ -931,7 +950,7 @@ impl Bench {
         index: usize,
         cut: CutKind,
         case_seed: u64,
-    ) -> (Outcome, String, Vec<(CutKind, OpRecord)>) {
+    ) -> (Finding, Vec<(CutKind, OpRecord)>) {
         let op = &reference.ops[index];
         let mut rng = Rng::new(case_seed);
         let w = self.params.write_size;
@@ -944,7 +963,7 @@ impl Bench {
         if self.params.fast_forward {
             // The flash just before the operation, then the operation itself, cut.
             if let Err(e) = self.flash.sync_from(&mut self.cursor) {
-                return (Outcome::Brick, format!("cannot copy the cursor: {e}"), hits);
+                return (Finding::brick(format!("cannot copy the cursor: {e}")), hits);
             }
             self.flash.arm(at, fault);
             let result = match op.kind {
@@ -958,7 +977,7 @@ impl Bench {
             rounds.next();
             self.next_cut(&mut rng, &mut kind, &mut fault, &mut at, total);
         } else if let Err(e) = self.flash.restore(start) {
-            return (Outcome::Brick, format!("cannot restore: {e}"), hits);
+            return (Finding::brick(format!("cannot restore: {e}")), hits);
         }
         let mut finished = None;
         for round in rounds {
@@ -979,7 +998,7 @@ impl Bench {
                 }
                 Err(e) => {
                     self.flash.clear_faults();
-                    return (Outcome::Brick, format!("boot {} halted: {e}", round + 1), hits);
+                    return (Finding::brick(format!("boot {} halted: {e}", round + 1)), hits);
                 }
             }
             self.next_cut(&mut rng, &mut kind, &mut fault, &mut at, total);
@@ -993,15 +1012,16 @@ impl Bench {
             Ok(outcome) if outcome.boots.is_some() => {}
             Ok(outcome) => {
                 return (
-                    Outcome::Brick,
-                    format!("nothing bootable: {}", outcome.failure.unwrap_or("no reason given")),
+                    Finding::brick(format!(
+                        "nothing bootable: {}",
+                        outcome.failure.unwrap_or("no reason given")
+                    )),
                     hits,
                 );
             }
-            Err(e) => return (Outcome::Brick, format!("final boot failed: {e}"), hits),
+            Err(e) => return (Finding::brick(format!("final boot failed: {e}")), hits),
         }
-        let (outcome, detail) = self.classify(reference);
-        (outcome, detail, hits)
+        (self.classify(reference), hits)
     }
 
     /// The next cut of a case: a seeded random operation of the recovery boot, like MCUboot's
@@ -1021,62 +1041,79 @@ impl Bench {
     }
 
     /// Compare the flash after a case with the reference end state.
-    fn classify(&mut self, reference: &Reference) -> (Outcome, String) {
+    fn classify(&mut self, reference: &Reference) -> Finding {
         for (i, &expected) in reference.running.iter().enumerate() {
             let found = self.running(i);
             if found != Some(expected) {
                 let detail =
                     format!("image {i} runs {} instead of {}", which_name(found), which_name(Some(expected)));
-                return match (i, found) {
-                    (0, Some(Which::Old)) => (Outcome::RecoveredToOld, detail),
-                    (0, Some(Which::New)) => (Outcome::RecoveredToNew, detail),
-                    _ => (Outcome::ImageDamaged, detail),
+                let outcome = match (i, found) {
+                    (0, Some(Which::Old)) => Outcome::RecoveredToOld,
+                    (0, Some(Which::New)) => Outcome::RecoveredToNew,
+                    _ => Outcome::ImageDamaged,
+                };
+                return Finding {
+                    outcome,
+                    detail,
+                    area: Some(AreaId::Primary(i as u8)),
+                    neither: found.is_none(),
                 };
             }
         }
         for p in &reference.placements {
+            if matches!(p.name, AreaId::Primary(i) if p.offset == 0 && reference.running.get(i as usize) == Some(&p.which))
+            {
+                continue; // just checked: it runs
+            }
             let intact = self
                 .flash
                 .area_contents(p.area)
                 .and_then(|s| s.get(p.offset as usize..))
                 .is_some_and(|s| s.starts_with(&self.image(p.which).bytes));
             if !intact {
-                return (
-                    Outcome::ImageDamaged,
-                    format!(
-                        "the {} image is no longer intact in {} at +{:#x}",
-                        which_name(Some(p.which)),
-                        area_name(p.name),
-                        p.offset
-                    ),
+                let detail = format!(
+                    "the {} image is no longer intact in {} at +{:#x}",
+                    which_name(Some(p.which)),
+                    area_name(p.name),
+                    p.offset
                 );
+                return Finding {
+                    outcome: Outcome::ImageDamaged,
+                    detail,
+                    area: Some(p.name),
+                    neither: false,
+                };
             }
         }
         for (name, area, expected) in &reference.trailers {
             let found = self.flags(*area);
             if found != *expected {
-                return (
-                    Outcome::TrailerMismatch,
-                    format!(
-                        "{} trailer is {} instead of {}",
-                        area_name(*name),
-                        flags_text(&found),
-                        flags_text(expected)
-                    ),
+                let detail = format!(
+                    "{} trailer is {} instead of {}",
+                    area_name(*name),
+                    flags_text(&found),
+                    flags_text(expected)
                 );
+                return Finding {
+                    outcome: Outcome::TrailerMismatch,
+                    detail,
+                    area: Some(*name),
+                    neither: false,
+                };
             }
         }
-        (Outcome::Ok, String::new())
+        Finding { outcome: Outcome::Ok, detail: String::new(), area: None, neither: false }
     }
 
     /// Judge an outcome given the cuts that struck.
-    fn judge(&self, outcome: Outcome, detail: &str, hits: &[(CutKind, OpRecord)]) -> Verdict {
+    fn judge(&self, finding: &Finding, hits: &[(CutKind, OpRecord)]) -> Verdict {
+        let outcome = finding.outcome;
         if outcome == Outcome::Ok {
             return Verdict::Pass;
         }
         if outcome == Outcome::TrailerMismatch
             && self.params.algorithm == Algorithm::OverwriteOnly
-            && detail.starts_with("secondary")
+            && matches!(finding.area, Some(AreaId::Secondary(_)))
         {
             return Verdict::Limitation(
                 "overwrite-only leaves a stale secondary trailer when power is lost between erasing the \
@@ -1091,7 +1128,7 @@ impl Bench {
             // Only cuts between operations: MCUboot promises the reference end state.
             return Verdict::Failure;
         }
-        if detail.contains(NEITHER) {
+        if finding.neither {
             // Something neither old nor new runs: never acceptable.
             return Verdict::Failure;
         }
