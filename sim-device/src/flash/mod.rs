@@ -18,6 +18,29 @@
 //! remembers which sectors changed since the snapshot it last took or restored, and restoring
 //! that same snapshot copies only those sectors back. A power-cut sweep restores the same
 //! pre-boot snapshot for every cut, so each restore costs a few sectors, not the whole device.
+//! [`SimFlash::sync_from`] does the same between two live flashes (a sweep keeps a *cursor*
+//! flash one operation ahead and copies it into the flash under test before every cut).
+//!
+//! Persistence ([`persist`]): [`SimFlash::save`] / [`SimFlash::load_file`] keep a device's
+//! flash across process restarts, in a small versioned format that names the geometry.
+//!
+//! ```
+//! use mcuboot::flash::{Flash, FlashError};
+//! use mcuboot::layout::FlashMap;
+//! use sim_device::flash::{EraseTear, FaultKind, ProgramMode, SimFlash};
+//!
+//! let map = FlashMap::preset("k64f").unwrap();
+//! let mut flash = SimFlash::for_map(&map, ProgramMode::Strict).unwrap();
+//! flash.write(0, 0x20000, &[0x11; 8]).unwrap(); // op 1
+//! let before = flash.snapshot();
+//! // Power fails half-way through the next operation, an erase.
+//! flash.arm(2, FaultKind::InterruptedErase(EraseTear::Prefix { bytes: 4 }));
+//! assert_eq!(flash.erase(0, 0x20000, 0x1000), Err(FlashError::PowerLoss { op: 2 }));
+//! assert_eq!(&flash.contents(0).unwrap()[0x20000..0x20008], &[0xff, 0xff, 0xff, 0xff, 0x11, 0x11, 0x11, 0x11]);
+//! flash.power_on();
+//! flash.restore(&before).unwrap(); // copies back one sector
+//! assert_eq!(&flash.contents(0).unwrap()[0x20000..0x20008], &[0x11; 8]);
+//! ```
 
 pub mod fault;
 pub mod persist;

@@ -57,8 +57,6 @@ pub fn synthetic_image(payload_len: u32, version: (u8, u8, u16), seed: u64) -> S
 pub enum ImageFileError {
     #[error("{what} image: {source}")]
     Parse { what: &'static str, source: mcuboot::image::ImageError },
-    #[error("{what} image is {len} bytes, larger than its slot ({slot} bytes)")]
-    TooLarge { what: &'static str, len: usize, slot: u32 },
 }
 
 /// Take an image file (imgtool output, with or without `--pad`) apart: the image proper
