@@ -70,8 +70,12 @@ fn python_smp_agrees_on_framing() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("python runs");
-    child.stdin.take().expect("stdin").write_all(requests.as_bytes()).expect("requests written");
+    // Write from another thread: the answers come back while requests are still going in,
+    // and both pipes have small buffers.
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
     let out = child.wait_with_output().expect("python finishes");
+    writer.join().expect("writer thread").expect("requests written");
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     let answers: Vec<&str> = std::str::from_utf8(&out.stdout).expect("utf-8").lines().collect();
     assert_eq!(answers.len(), cases.len() * 2);
