@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "brownout", version, about, long_about = None)]
 struct Cli {
-    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    /// More log output (-v info, -vv debug, -vvv trace), given before the subcommand. RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,

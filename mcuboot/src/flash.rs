@@ -120,6 +120,25 @@ pub trait Flash {
     fn erase(&mut self, dev: DeviceId, offset: u32, len: u32) -> Result<(), FlashError>;
 }
 
+/// A borrowed flash is a flash (so a wrapper can sit over `&mut RamFlash` without moving it).
+impl<F: Flash + ?Sized> Flash for &mut F {
+    fn geometry(&self, dev: DeviceId) -> Result<&Geometry, FlashError> {
+        (**self).geometry(dev)
+    }
+
+    fn read(&mut self, dev: DeviceId, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
+        (**self).read(dev, offset, buf)
+    }
+
+    fn write(&mut self, dev: DeviceId, offset: u32, data: &[u8]) -> Result<(), FlashError> {
+        (**self).write(dev, offset, data)
+    }
+
+    fn erase(&mut self, dev: DeviceId, offset: u32, len: u32) -> Result<(), FlashError> {
+        (**self).erase(dev, offset, len)
+    }
+}
+
 /// In-memory flash with strict NOR rules (erase whole sectors; program only erased bytes) and
 /// no fault injection. The emulated flash with faults lives in `sim-device`.
 #[derive(Debug, Clone)]

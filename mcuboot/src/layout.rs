@@ -144,8 +144,9 @@ impl FlashMap {
                 }],
                 scratch: Some(area(1, 0x68000, 0x18000)),
             },
-            // 1024 x 512 B pages. 256 pages per slot: more than BOOT_MAX_IMG_SECTORS (128), so
-            // swap modes need logical sectors; overwrite-only works as is.
+            // 1024 x 512 B pages. 256 pages per slot: more than the default BOOT_MAX_IMG_SECTORS
+            // (128), so this layout boots only with `max_img_sectors` raised to 256 (or logical
+            // sectors, which are not modelled).
             "small-pages" => FlashMap {
                 name: name.into(),
                 devices: vec![uniform(1024, 0x200)],

@@ -69,9 +69,8 @@ pub struct SignArgs {
     /// Private key PEM; without it the image only carries its hash.
     #[arg(short, long)]
     pub key: Option<PathBuf>,
-    /// Image version, maj[.min[.rev[+build]]]. (imgtool's short `-v` is taken by brownout's
-    /// global `-v/--verbose`, so only the long form exists here.)
-    #[arg(long, value_parser = parse_version)]
+    /// Image version, maj[.min[.rev[+build]]], as imgtool's `-v/--version`.
+    #[arg(short = 'v', long, value_parser = parse_version)]
     pub version: ImageVersion,
     /// Header size (>= 32); the payload starts here.
     #[arg(short = 'H', long, value_parser = parse_u16)]

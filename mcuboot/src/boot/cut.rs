@@ -90,22 +90,3 @@ impl<F: Flash> Flash for CutFlash<F> {
         Ok(())
     }
 }
-
-/// A borrowed flash is a flash (so a wrapper can sit over `&mut RamFlash` without moving it).
-impl<F: Flash + ?Sized> Flash for &mut F {
-    fn geometry(&self, dev: DeviceId) -> Result<&Geometry, FlashError> {
-        (**self).geometry(dev)
-    }
-
-    fn read(&mut self, dev: DeviceId, offset: u32, buf: &mut [u8]) -> Result<(), FlashError> {
-        (**self).read(dev, offset, buf)
-    }
-
-    fn write(&mut self, dev: DeviceId, offset: u32, data: &[u8]) -> Result<(), FlashError> {
-        (**self).write(dev, offset, data)
-    }
-
-    fn erase(&mut self, dev: DeviceId, offset: u32, len: u32) -> Result<(), FlashError> {
-        (**self).erase(dev, offset, len)
-    }
-}
