@@ -232,6 +232,10 @@ fn bad_parameters_are_errors() {
     assert!(run_sweep(&p, &images).unwrap_err().to_string().contains("unknown layout"));
     let p = SweepParams::new("stm32f4", Algorithm::SwapMove);
     assert!(run_sweep(&p, &images).unwrap_err().to_string().contains("one sector size"));
+    for algorithm in [Algorithm::OverwriteOnly, Algorithm::SwapScratch] {
+        let p = SweepParams::new("small-pages", algorithm);
+        assert!(run_sweep(&p, &images).unwrap_err().to_string().contains("logical sectors"));
+    }
     let mut p = SweepParams::new("k64f", Algorithm::SwapScratch);
     p.repeat = 0;
     assert!(run_sweep(&p, &images).is_err());

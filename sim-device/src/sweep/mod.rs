@@ -722,7 +722,7 @@ impl Bench {
             let found = self.running(i);
             if found != Some(expected) {
                 problems.push(format!(
-                    "after the uninterrupted {} boot image {i} runs {} (MCUboot runs the {} image)",
+                    "after the uninterrupted {} boot image {i} runs {} (MCUboot runs {})",
                     phase.name(),
                     which_name(found),
                     which_name(Some(expected)),
@@ -1213,9 +1213,12 @@ fn check_supported(params: &SweepParams, map: &FlashMap) -> Result<(), SweepErro
     for slots in &map.images {
         for area in [slots.primary, slots.secondary] {
             let sectors = map.area_sectors(area).len() as u32;
-            if params.algorithm != Algorithm::OverwriteOnly && sectors > trailer::MAX_IMG_SECTORS {
+            // boot_read_sectors fails for every algorithm (overwrite-only included), and
+            // MCUboot's simulator runs such devices only with logical sectors (mcuboot.md §7.2).
+            if sectors > trailer::MAX_IMG_SECTORS {
                 return Err(unsupported(format!(
-                    "a slot has {sectors} sectors, more than BOOT_MAX_IMG_SECTORS ({})",
+                    "a slot has {sectors} sectors, more than BOOT_MAX_IMG_SECTORS ({}); MCUboot needs \
+                     logical sectors for this device",
                     trailer::MAX_IMG_SECTORS
                 )));
             }
