@@ -657,7 +657,11 @@ impl Bench {
             _ => 0,
         };
         for (i, slots) in map.images.iter().enumerate() {
-            let room = slots.primary.size.min(slots.secondary.size - upload_offset) - layout.trailer_size(w);
+            let room = slots
+                .primary
+                .size
+                .min(slots.secondary.size.saturating_sub(upload_offset))
+                .saturating_sub(layout.trailer_size(w));
             for (what, image) in [("old", &images.old), ("new", &images.new)] {
                 if image.bytes.len() > room as usize {
                     return Err(SweepError::ImageTooLarge { what, len: image.bytes.len(), room });
