@@ -307,3 +307,16 @@ fn garbage_never_crashes() {
     assert_eq!(code, 1);
     assert!(out.contains("no SMP packet found"), "{out}");
 }
+
+#[test]
+fn binary_capture_with_stray_marker_bytes_is_not_taken_for_serial() {
+    // An echo whose text contains the bytes 06 09: still a raw packet, not a console stream.
+    let packet = [0x0a, 0, 0, 5, 0, 0, 0, 0, 0xa1, 0x61, 0x64, 0x62, 0x06, 0x09];
+    let mut packet = packet.to_vec();
+    packet[3] = 6;
+    let out = brownout(&["-"], Some(&packet));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("os echo request: d=\"\\u{6}\\t\""), "{stdout}");
+    assert!(stdout.ends_with("1 packet from 14 bytes of raw input\n"), "{stdout}");
+}

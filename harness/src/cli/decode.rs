@@ -184,9 +184,12 @@ fn interpret(input: &Input, format: Format) -> anyhow::Result<(Interpretation, V
     }
 }
 
-/// True if a serial frame start appears at the start of the bytes or of a line.
+/// True if the bytes look like they hold a serial frame: a `06 09` start marker followed by
+/// base64 text (at least 8 characters, as every frame has). Two stray bytes `06 09` inside a
+/// binary capture (say, in an upload chunk) are not enough.
 fn contains_marker(bytes: &[u8]) -> bool {
-    bytes.windows(2).any(|w| w == serial::START_MARKER)
+    let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    bytes.windows(10).any(|w| w[..2] == serial::START_MARKER && w[2..].iter().all(base64))
 }
 
 fn hex_input(input: &Input) -> anyhow::Result<(Interpretation, Vec<u8>)> {
