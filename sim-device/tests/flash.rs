@@ -445,6 +445,29 @@ fn persistence_round_trip_keeps_cells_counters_and_strictness() {
 }
 
 #[test]
+fn a_restarted_device_keeps_its_flash() {
+    let map = FlashMap::preset("k64f").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.bin");
+    // First start: no file yet, an erased flash.
+    let mut f = SimFlash::open_or_erased(&path, &map.devices, ProgramMode::Strict).unwrap();
+    assert!(f.contents(0).unwrap().iter().all(|&b| b == 0xff));
+    f.write(0, 0x20000, &[0x5a; 8]).unwrap();
+    f.save(&path).unwrap();
+    drop(f);
+    // Restart: the write is still there.
+    let g = SimFlash::open_or_erased(&path, &map.devices, ProgramMode::Strict).unwrap();
+    assert_eq!(&g.contents(0).unwrap()[0x20000..0x20008], &[0x5a; 8]);
+    // Restart with another layout: refused, the file is left alone.
+    let other = FlashMap::preset("nrf52840").unwrap().with_flash_params(4, 0xff);
+    assert!(matches!(
+        SimFlash::open_or_erased(&path, &other.devices, ProgramMode::Strict),
+        Err(PersistError::GeometryMismatch { .. })
+    ));
+    assert!(SimFlash::load_file(&path, Some(&map.devices), ProgramMode::Strict).is_ok());
+}
+
+#[test]
 fn corrupt_files_give_typed_errors() {
     let (map, f) = sample();
     let good = f.to_bytes();

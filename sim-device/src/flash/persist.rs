@@ -221,6 +221,25 @@ impl SimFlash {
     }
 }
 
+impl SimFlash {
+    /// The flash a device process starts with: the contents of `path` if it exists (which must
+    /// match `geometries` exactly), else fully erased devices (nothing is written until
+    /// [`SimFlash::save`]).
+    pub fn open_or_erased(
+        path: &Path,
+        geometries: &[Geometry],
+        mode: ProgramMode,
+    ) -> Result<SimFlash, PersistError> {
+        match std::fs::metadata(path) {
+            Ok(_) => SimFlash::load_file(path, Some(geometries), mode),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(SimFlash::new(geometries.to_vec(), mode)?)
+            }
+            Err(source) => Err(PersistError::Io { path: path.display().to_string(), source }),
+        }
+    }
+}
+
 /// Geometries are the same if they have the same sectors (however the runs are split), write
 /// size and erased value.
 fn same_geometry(a: &Geometry, b: &Geometry) -> bool {
