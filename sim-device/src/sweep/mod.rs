@@ -78,8 +78,9 @@ pub enum CutKind {
     /// Power lost just before the operation (what MCUboot's simulator does).
     Before,
     /// Power lost just after the operation completed. Not tried on the last operation of a
-    /// boot: a cut there is the boot completing and power failing before the application
-    /// runs, which is where the next phase starts (a test image then reverts, as promised).
+    /// test upgrade: a cut there is the upgrade completing and power failing before the
+    /// application runs, after which the test image reverts, as promised: that is the revert
+    /// phase.
     After,
     /// A write of two or more words: the first half of its words programmed.
     TornPrefix,
@@ -871,6 +872,9 @@ impl Bench {
         let w = self.params.write_size;
         let cuts = self.params.cuts.clone();
         let last = reference.ops.len() as u64;
+        // Power lost right after the last operation of a test upgrade is the upgrade completing
+        // and the next boot reverting it: the revert phase, not a cut of this one.
+        let reverts_next = reference.phase == Phase::Upgrade && revert_skip_reason(&self.params).is_none();
         if let Err(e) = self.cursor.restore(start) {
             pr.reference_problems.push(format!("cannot restore the starting flash: {e}"));
             return;
@@ -894,7 +898,7 @@ impl Bench {
             }
             for &cut in &cuts {
                 if !cut.applies_to(op, w)
-                    || (cut == CutKind::After && op.op == last)
+                    || (cut == CutKind::After && op.op == last && reverts_next)
                     || self.params.only_cut.is_some_and(|only| only != cut)
                 {
                     continue;
