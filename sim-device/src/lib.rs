@@ -5,3 +5,4 @@ pub mod device;
 pub mod flash;
 pub mod server;
 pub mod sweep;
+pub mod transport;
