@@ -8,9 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smp::serial::{
-    self, DecoderConfig, EncodeOptions, Event, LineSplit, RawDecoder, SerialDecoder,
-};
+use smp::serial::{self, DecoderConfig, EncodeOptions, Event, LineSplit, RawDecoder, SerialDecoder};
 
 fn byte(data: &[u8], i: usize) -> u8 {
     data.get(i).copied().unwrap_or(0)
