@@ -21,6 +21,8 @@ enum Command {
     Image(harness::cli::image::Args),
     /// Cut power at every flash operation of an upgrade and a revert, and check what survives.
     Sweep(harness::cli::sweep::Args),
+    /// Run a simulated board (MCUboot + SMP server) on a PTY and/or UDP until Ctrl-C.
+    Sim(harness::cli::sim::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Decode(args) => harness::cli::decode::run(args),
         Command::Image(args) => harness::cli::image::run(args),
         Command::Sweep(args) => harness::cli::sweep::run(args),
+        Command::Sim(args) => harness::cli::sim::run(args),
     }
 }
 

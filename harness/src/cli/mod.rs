@@ -2,4 +2,5 @@
 
 pub mod decode;
 pub mod image;
+pub mod sim;
 pub mod sweep;
