@@ -44,7 +44,7 @@ fn odd_ops_versions_and_unknown_commands() {
         s.push_str(&exchange(&mut dev, &request(ver, Op::Write, Group::Os, 0, 1, &echo("x"))));
     }
     for (what, group, id, op) in [
-        ("unregistered group 2 (stat)", Group::Stat, 0, Op::Read),
+        ("unregistered group 4 (log)", Group::Log, 0, Op::Read),
         ("user group 64", Group::PerUser(64), 0, Op::Read),
         ("os console echo control", Group::Os, 1, Op::Write),
         ("os command 9", Group::Os, 9, Op::Read),

@@ -78,7 +78,9 @@ fn a_user_group_registered_on_the_framework() {
         name: Some("counter"),
         commands: vec![CommandDef { id: 0, name: "bump", read: None, write: Some(bump) }],
     });
-    assert_eq!(dev.groups().len(), 3);
+    let standard = sim_device::server::standard_groups(dev.server_config()).len();
+    assert_eq!(dev.groups().len(), standard + 1);
+    assert_eq!(dev.groups().last().map(|g| g.group), Some(Group::PerUser(64)));
     let r = v2(&mut dev, Op::Write, Group::PerUser(64), 0, Value::empty_map());
     assert_eq!(r, Value::map([("count", Value::from(1u8))]));
     reset(&mut dev);

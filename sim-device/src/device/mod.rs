@@ -96,13 +96,16 @@ pub struct DeviceConfig {
     /// forever; the device then answers nothing until power-cycled).
     pub max_crash_boots: u32,
     pub clock: Clock,
+    /// The `storage_partition`: where settings are kept and what Zephyr basic "erase
+    /// storage" erases. [`DeviceConfig::new`] places it in the free flash after the last
+    /// slot ([`default_storage_partition`]); `None`: the board has none.
+    pub storage: Option<Area>,
 }
 
 impl DeviceConfig {
     /// A device with `map`, swap-scratch, no images, serial limits.
     pub fn new(map: FlashMap) -> DeviceConfig {
         DeviceConfig {
-            map,
             boot: BootConfig::default(),
             write_size: None,
             erased_value: None,
@@ -115,6 +118,8 @@ impl DeviceConfig {
             watchdog_ms: 4000,
             max_crash_boots: 16,
             clock: Clock::manual(),
+            storage: default_storage_partition(&map),
+            map,
         }
     }
 
@@ -195,6 +200,12 @@ impl DeviceConfig {
         self
     }
 
+    /// Place the storage partition (or remove it with `None`).
+    pub fn storage_partition(mut self, area: Option<Area>) -> DeviceConfig {
+        self.storage = area;
+        self
+    }
+
     /// Make the device: lay out the flash (from the file if it exists, else the initial
     /// images), then power it on (first boot).
     pub fn build(self) -> Result<Device, DeviceError> {
@@ -260,12 +271,29 @@ impl DeviceConfig {
             watchdog_ms: self.watchdog_ms,
             max_crash_boots: self.max_crash_boots,
             booted_at_ms: 0,
+            storage_area: self.storage,
         };
         dev.log(EventKind::PowerOn);
         dev.boot_cycle();
         dev.after_activity();
         Ok(dev)
     }
+}
+
+/// The storage partition a board gets by default: the last sectors (at most 8, at least 2)
+/// of flash device 0 after every slot and the scratch area, as Zephyr board files put
+/// `storage_partition` at the end of the internal flash. `None` when fewer than two free
+/// sectors remain (e.g. `stm32f4`, whose scratch area ends the flash).
+pub fn default_storage_partition(map: &FlashMap) -> Option<Area> {
+    let geometry = map.devices.first()?;
+    let areas = map.images.iter().flat_map(|s| [s.primary, s.secondary]).chain(map.scratch);
+    let used_end = areas.filter(|a| a.device == 0).map(|a| a.offset + a.size).max().unwrap_or(0);
+    let free: Vec<_> = geometry.iter_sectors().filter(|s| s.offset >= used_end).collect();
+    if free.len() < 2 {
+        return None;
+    }
+    let first = free[free.len() - free.len().min(8)];
+    Some(Area { device: 0, offset: first.offset, size: geometry.size() - first.offset })
 }
 
 /// Where an upload (and an initial secondary image) starts inside the secondary slot: one
@@ -527,6 +555,7 @@ pub struct Device {
     watchdog_ms: u64,
     max_crash_boots: u32,
     booted_at_ms: u64,
+    storage_area: Option<Area>,
 }
 
 impl std::fmt::Debug for Device {
@@ -603,6 +632,18 @@ impl Device {
 
     pub fn server_config(&self) -> &ServerConfig {
         &self.server_config
+    }
+
+    /// The server options, to change while the device runs (user stat groups, shell
+    /// commands, fs mounts: handlers read them at every request). The group table itself is
+    /// built once; use [`Device::register_group`] for new groups.
+    pub fn server_config_mut(&mut self) -> &mut ServerConfig {
+        &mut self.server_config
+    }
+
+    /// The storage partition (settings, Zephyr basic erase), if the board has one.
+    pub fn storage_partition(&self) -> Option<Area> {
+        self.storage_area
     }
 
     pub fn limits(&self) -> Limits {

@@ -70,9 +70,15 @@
 //! assert_eq!(body.get("visits").and_then(Value::as_u64), Some(1));
 //! ```
 
+pub mod enumeration;
+pub mod fs;
 pub mod hooks;
 pub mod image;
 pub mod os;
+pub mod settings;
+pub mod shell;
+pub mod stat;
+pub mod zephyr_basic;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -145,6 +151,14 @@ pub struct ServerConfig {
     pub info: InfoFields,
     /// Image group options.
     pub image: image::ImageOptions,
+    /// Statistics group options (user-defined groups, legacy quirks).
+    pub stat: stat::StatOptions,
+    /// Settings group options (name/value limits, registered roots).
+    pub settings: settings::SettingsOptions,
+    /// File system group options (mount points, limits, hash types).
+    pub fs: fs::FsOptions,
+    /// Shell group options (buffer sizes, user commands).
+    pub shell: shell::ShellOptions,
 }
 
 impl Default for ServerConfig {
@@ -158,6 +172,10 @@ impl Default for ServerConfig {
             reset_boot_mode: true,
             info: default_info(),
             image: image::ImageOptions::default(),
+            stat: stat::StatOptions::default(),
+            settings: settings::SettingsOptions::default(),
+            fs: fs::FsOptions::default(),
+            shell: shell::ShellOptions::default(),
         }
     }
 }
@@ -187,6 +205,9 @@ pub enum HandlerError {
     /// A group error (`smp_add_cmd_err`), reported under `group` (normally the request's
     /// group), after the `keys` the handler already wrote.
     Group { group: Option<Group>, rc: u64, keys: Vec<(Value, Value)>, rsn: Option<&'static str> },
+    /// A group error of the request's group followed by more keys, in that order (fs upload's
+    /// FILE_OFFSET_NOT_VALID is `{"err": {...}, "len": N}`). SMP v1 gets the translation only.
+    GroupThen { rc: u64, after: Vec<(Value, Value)> },
     /// Power was lost during a flash operation: the CPU is off, nothing is sent.
     PowerLost,
     /// The handler stopped the CPU (a modelled crash): nothing is sent.
@@ -272,8 +293,21 @@ impl GroupDef {
 }
 
 /// The groups a device registers, in Zephyr's registration order. Add a group here.
+///
+/// Zephyr registers groups from `MCUMGR_HANDLER_DEFINE` entries, an iterable linker section
+/// sorted by handler name (`enum_mgmt`, `fs_mgmt`, `img_mgmt`, `os_mgmt`, ...), each appended
+/// to the registry list; enumeration lists them in that order.
 pub fn standard_groups(config: &ServerConfig) -> Vec<GroupDef> {
-    vec![os::group(config), image::group(config)]
+    vec![
+        enumeration::group(config),
+        fs::group(config),
+        image::group(config),
+        os::group(config),
+        settings::group(config),
+        shell::group(config),
+        stat::group(config),
+        zephyr_basic::group(config),
+    ]
 }
 
 /// Typed state kept by groups, one value per type (`get_or_default`).
@@ -418,7 +452,8 @@ impl Device {
                 Oversize::Truncate => input = &input[..limits.buf_size as usize],
             }
         }
-        let mut replies = Vec::new();
+        let mut replies: Vec<Vec<u8>> = Vec::new();
+        self.stats.bump("smp", "rx_bytes", input.len() as u64);
         while !input.is_empty() && self.is_serving() {
             let Some((head, rest)) = input.split_first_chunk::<HEADER_LEN>() else {
                 // Fewer than 8 bytes: no header, no reply.
@@ -442,6 +477,8 @@ impl Device {
                 }
             }
         }
+        self.stats.bump("smp", "replies", replies.len() as u64);
+        self.stats.bump("smp", "tx_bytes", replies.iter().map(|r| r.len() as u64).sum());
         self.after_activity();
         replies
     }
@@ -483,6 +520,14 @@ impl Device {
             }
             None => handler(&mut Ctx { dev: self, header, payload }),
         };
+        // A group error with keys after it: the same as a group error, plus trailing keys.
+        let (result, trailing) = match result {
+            Err(HandlerError::GroupThen { rc, after }) => (Err(HandlerError::group(rc)), after),
+            other => (other, Vec::new()),
+        };
+        if matches!(result, Err(HandlerError::Rc { .. } | HandlerError::Group { .. })) {
+            self.stats.bump("smp", "errors", 1);
+        }
         let (processed, done, text) = match result {
             Ok(body) => {
                 let body = if self.server_config.legacy_rc { with_legacy_rc(body) } else { body };
@@ -508,6 +553,7 @@ impl Device {
                     GroupErrorReply::Err(err) => {
                         let mut m = keys;
                         m.push((Value::text("err"), err.to_value()));
+                        m.extend(trailing);
                         let mut r = encode_reply(&header, &Value::Map(m));
                         if r.len() > self.server_config.limits.buf_size as usize {
                             r = encode_reply(&header, &rc_body(MgmtErr::EMsgSize, None, false));
@@ -538,6 +584,10 @@ impl Device {
                 (Processed::Stop(None), hooks::CommandResult::NoReply, "power lost".to_string())
             }
             Err(HandlerError::NoReply) => {
+                (Processed::Stop(None), hooks::CommandResult::NoReply, "no reply".to_string())
+            }
+            // Turned into `Group` above.
+            Err(HandlerError::GroupThen { .. }) => {
                 (Processed::Stop(None), hooks::CommandResult::NoReply, "no reply".to_string())
             }
         };
