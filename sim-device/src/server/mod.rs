@@ -463,6 +463,7 @@ impl Device {
             let header = Header::from_bytes(head);
             let len = usize::from(header.len);
             if rest.len() < len {
+                self.stats.bump("smp", "errors", 1);
                 self.log(EventKind::Request { header, result: "ECORRUPT (len past the buffer)".into() });
                 replies.push(encode_reply(&header, &rc_body(MgmtErr::ECorrupt, None, false)));
                 break;
@@ -489,6 +490,7 @@ impl Device {
         self.stats.bump("smp", "requests", 1);
         let verbose = self.server_config.verbose_errors;
         let stop_rc = |dev: &mut Device, rc: MgmtErr, why: &str| {
+            dev.stats.bump("smp", "errors", 1);
             dev.log(EventKind::Request { header, result: why.into() });
             Processed::Stop(Some(encode_reply(&header, &rc_body(rc, None, false))))
         };
