@@ -23,7 +23,10 @@ fn empty_payload(op: Op, group: Group, id: u8) -> Vec<u8> {
 
 fn device_with(stat: StatOptions) -> sim_device::device::Device {
     let server = ServerConfig { stat, ..ServerConfig::default() };
-    config("k64f", Algorithm::SwapScratch, image((1, 0, 0), 4000, 1)).server(server).build().unwrap()
+    config("k64f", Algorithm::SwapScratch, image((1, 0, 0), 4000, 1))
+        .server(server)
+        .build()
+        .expect("device builds")
 }
 
 #[test]
