@@ -242,6 +242,7 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
     let shared = SharedDevice::new(device);
     shared.set_tap(Some(log_tap()));
     let _timers = shared.spawn_timers();
+    let _boot_log = tokio::spawn(log_boots(shared.clone()));
 
     let mut out = String::new();
     let mut ptys = Vec::new();
@@ -289,6 +290,21 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
         eprintln!("brownout sim: stopped ({}, {} boots)", state.1, state.2);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Log every reboot at info level: `boot N: running 2.0.0` (or why it does not run).
+async fn log_boots(shared: SharedDevice) {
+    let mut boots = shared.boots();
+    while boots.changed().await.is_ok() {
+        let (n, state) = shared.with(|d| {
+            let state = match d.running() {
+                Some(r) => format!("{} {}", d.state_name(), r.version),
+                None => d.state_name().to_string(),
+            };
+            (d.boot_count(), state)
+        });
+        tracing::info!("boot {n}: {state}");
+    }
 }
 
 async fn wait_for_shutdown() -> anyhow::Result<()> {

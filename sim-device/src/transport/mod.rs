@@ -44,10 +44,11 @@ pub use udp::{UdpConfig, UdpTransport};
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// An operating-system call failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done ("binding UDP 127.0.0.2:1337").
         what: String,
+        #[source]
         source: std::io::Error,
     },
     /// Allocating the pseudo-terminal failed.

@@ -1,0 +1,165 @@
+//! smpmgr 0.19.1 (Intercreate's SMP CLI, on smpclient) drives `brownout sim` through a whole
+//! test-and-confirm upgrade, over the PTY and over UDP: echo, image state, upload of a 72 KiB
+//! signed image, mark it for test, reset (the simulated MCUboot swaps), the new image runs
+//! unconfirmed, confirm it, reset again and it stays.
+//!
+//! smpmgr exits 0 even when the device answers with an SMP error, so every step asserts on
+//! what it printed (its output goes to a file; `COLUMNS=200 TERM=dumb NO_COLOR=1`).
+
+#[path = "sim_support.rs"]
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use support::{Run, Sim, fixture, poll, run_tool, signed_image};
+
+const STEP: Duration = Duration::from_secs(60);
+
+fn smpmgr() -> Option<std::path::PathBuf> {
+    testkit::peer_tool("smpmgr", "pip install smpmgr==0.19.1")
+}
+
+/// The `ImageState(...)` blocks smpmgr prints, as (slot, version, active, confirmed, pending).
+fn states(out: &str) -> Vec<(u32, String, bool, bool, bool)> {
+    let mut v = Vec::new();
+    for block in out.split("ImageState(").skip(1) {
+        let field = |name: &str| {
+            block
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(|s| s.trim_end_matches(',').trim_matches('\'').to_string())
+                .unwrap_or_default()
+        };
+        v.push((
+            field("slot").parse().unwrap_or(99),
+            field("version"),
+            field("active") == "True",
+            field("confirmed") == "True",
+            field("pending") == "True",
+        ));
+    }
+    v
+}
+
+/// Transport arguments for smpmgr.
+fn upgrade_flow(dir: &Path, smpmgr: &Path, transport: &[&str], sim: &Sim) {
+    let run = |args: &[&str]| -> Run {
+        let mut all: Vec<&str> = transport.to_vec();
+        all.extend_from_slice(&["--timeout", "3"]);
+        all.extend_from_slice(args);
+        run_tool(dir, smpmgr, &all, STEP)
+    };
+    let expect = |r: &Run, what: &str, needle: &str| {
+        assert!(
+            r.ok() && r.output.contains(needle),
+            "{what}: expected {needle:?} in:\n{}\nsim log:\n{}",
+            r.output,
+            sim.log_text()
+        );
+    };
+
+    // Echo (smpmgr asks for the MCUmgr parameters first).
+    let r = run(&["os", "echo", "hello brownout"]);
+    expect(&r, "echo", "r='hello brownout'");
+
+    // State read: 1.0.0 runs, confirmed.
+    let r = run(&["image", "state-read"]);
+    let s = states(&r.output);
+    assert_eq!(
+        s.first().map(|x| (x.0, x.1.as_str(), x.2, x.3)),
+        Some((0, "1.0.0", true, true)),
+        "{}",
+        r.output
+    );
+
+    // Upload a 72 KiB image.
+    let (image, hash) = signed_image(dir, "app-2.0.0-big.bin", "2.0.0", 72 * 1024);
+    let r = run(&["image", "upload", image.to_str().unwrap()]);
+    expect(&r, "upload", "100.0%");
+    let r = run(&["image", "state-read"]);
+    let s = states(&r.output);
+    assert!(s.iter().any(|x| x.0 == 1 && x.1 == "2.0.0" && !x.4), "uploaded image in slot 1:\n{}", r.output);
+
+    // Mark it for test.
+    let r = run(&["image", "state-write", &hash]);
+    assert!(r.ok() && !r.output.contains("Error"), "state-write:\n{}", r.output);
+    let r = run(&["image", "state-read"]);
+    assert!(states(&r.output).iter().any(|x| x.0 == 1 && x.4), "slot 1 pending after test:\n{}", r.output);
+
+    // Reset: the device reboots through MCUboot, which swaps; 2.0.0 then runs unconfirmed.
+    let r = run(&["os", "reset"]);
+    expect(&r, "reset", "ResetWriteResponse");
+    let after_test = poll(20, Duration::from_millis(500), || {
+        let r = run(&["image", "state-read"]);
+        let s = states(&r.output);
+        s.iter().any(|x| x.0 == 0 && x.1 == "2.0.0" && x.2 && !x.3).then_some(r.output)
+    });
+    assert!(after_test.is_some(), "2.0.0 never ran from slot 0; sim log:\n{}", sim.log_text());
+
+    // Confirm the running image, reset again: it stays.
+    let r = run(&["image", "state-write", "--confirm"]);
+    assert!(r.ok() && !r.output.contains("Error"), "confirm:\n{}", r.output);
+    let r = run(&["image", "state-read"]);
+    assert!(states(&r.output).iter().any(|x| x.0 == 0 && x.1 == "2.0.0" && x.3), "confirmed:\n{}", r.output);
+    let r = run(&["os", "reset"]);
+    expect(&r, "second reset", "ResetWriteResponse");
+    let kept = poll(20, Duration::from_millis(500), || {
+        let log = sim.log_text();
+        if !log.contains("boot 3: running 2.0.0") {
+            return None;
+        }
+        let r = run(&["image", "state-read"]);
+        let s = states(&r.output);
+        s.iter().any(|x| x.0 == 0 && x.1 == "2.0.0" && x.2 && x.3).then_some(())
+    });
+    assert!(kept.is_some(), "2.0.0 not kept after the second reset; sim log:\n{}", sim.log_text());
+}
+
+fn start_sim(dir: &Path, transport: &[&str]) -> Sim {
+    let key = fixture("keys/ed25519.pub.pem");
+    let primary = fixture("images/app-1.0.0.bin");
+    let flash = dir.join("flash.bin");
+    let mut args = vec![
+        "--layout",
+        "k64f",
+        "--mode",
+        "swap-scratch",
+        "--key",
+        key.to_str().unwrap(),
+        "--primary",
+        primary.to_str().unwrap(),
+        "--flash",
+        flash.to_str().unwrap(),
+    ];
+    args.extend_from_slice(transport);
+    Sim::start(dir, &["-vv"], &args)
+}
+
+#[test]
+fn smpmgr_upgrades_over_the_pty() {
+    let Some(smpmgr) = smpmgr() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &["--pty"]);
+    let pty = sim.pty().to_string();
+    upgrade_flow(dir.path(), &smpmgr, &["--port", &pty], &sim);
+    // smpmgr asked for the parameters (0/6) and the device answered them.
+    let log = sim.log_text();
+    assert!(log.contains("os params") && log.contains("buf_size"), "params exchange missing:\n{log}");
+    // The device printed its boot banners on the console between requests; smpmgr coped.
+    assert!(log.contains("console: *** Booting MCUboot ***"), "{log}");
+    assert!(sim.terminate().success());
+}
+
+#[test]
+fn smpmgr_upgrades_over_udp() {
+    let Some(smpmgr) = smpmgr() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // smpmgr always uses port 1337: a loopback address of its own keeps tests apart.
+    let sim = start_sim(dir.path(), &["--udp", "127.0.0.121:1337"]);
+    upgrade_flow(dir.path(), &smpmgr, &["--ip", "127.0.0.121"], &sim);
+    let log = sim.log_text();
+    assert!(log.contains("os params") && log.contains("buf_size"), "params exchange missing:\n{log}");
+    assert!(sim.terminate().success());
+}
