@@ -412,6 +412,9 @@ pub enum FrameErrorKind {
         computed: u16,
         /// The CRC the frame carried.
         received: u16,
+        /// The packet bytes as received (CRC stripped): for showing what was damaged, not for
+        /// acting on.
+        packet: Vec<u8>,
     },
     /// A frame line exceeded [`DecoderConfig::max_line_len`].
     #[error("frame line longer than {max} bytes")]
@@ -912,7 +915,7 @@ impl SerialDecoder {
         bytes.truncate(crc_at);
         let computed = crc16(&bytes);
         if computed != received_crc {
-            let kind = FrameErrorKind::BadCrc { computed, received: received_crc };
+            let kind = FrameErrorKind::BadCrc { computed, received: received_crc, packet: bytes };
             self.ready.push_back(Err(FrameError { at, kind }));
             return;
         }

@@ -331,7 +331,7 @@ fn bad_crc() {
     assert_error_then_recovery(
         DecoderConfig::default(),
         &line([6, 9], &body),
-        FrameErrorKind::BadCrc { computed: 0x256F, received: 0x256E },
+        FrameErrorKind::BadCrc { computed: 0x256F, received: 0x256E, packet: hex(ECHO_V1) },
     );
 }
 

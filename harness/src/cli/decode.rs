@@ -329,8 +329,17 @@ struct Report {
 
 enum Item {
     Packet(Box<Dissected>),
-    Text { line: u64, text: String, truncated: bool },
-    Problem { at: String, message: String },
+    Text {
+        line: u64,
+        text: String,
+        truncated: bool,
+    },
+    Problem {
+        at: String,
+        message: String,
+        /// What a damaged packet held, as received (bad CRC): shown, not trusted.
+        damaged: Option<Vec<u8>>,
+    },
 }
 
 /// Where a packet came from.
@@ -416,15 +425,24 @@ fn dissect(interpretation: Interpretation, bytes: &[u8], max_packet: usize) -> R
                         text: String::from_utf8_lossy(&t.bytes).into_owned(),
                         truncated: t.truncated,
                     }),
-                    Err(e) => report
-                        .items
-                        .push(Item::Problem { at: format!("serial {}", e.at), message: e.kind.to_string() }),
+                    Err(e) => report.items.push(Item::Problem {
+                        at: format!("serial {}", e.at),
+                        message: e.kind.to_string(),
+                        damaged: match e.kind {
+                            serial::FrameErrorKind::BadCrc { packet, .. } => Some(packet),
+                            _ => None,
+                        },
+                    }),
                 }
             }
         }
     }
     if report.packet_count() == 0 && report.problem_count() == 0 {
-        report.items.push(Item::Problem { at: "input".into(), message: "no SMP packet found".into() });
+        report.items.push(Item::Problem {
+            at: "input".into(),
+            message: "no SMP packet found".into(),
+            damaged: None,
+        });
     }
     report
 }
@@ -462,6 +480,7 @@ fn split_packets(
                         bytes.len() - offset,
                         hex_spaced(&bytes[offset..])
                     ),
+                    damaged: None,
                 });
                 return;
             }
@@ -472,6 +491,7 @@ fn split_packets(
                         "truncated packet: header ({header}) declares {declared} payload bytes \
                          but only {available} follow"
                     ),
+                    damaged: None,
                 });
                 return;
             }
@@ -554,6 +574,19 @@ fn hex_spaced(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
 }
 
+/// One line about a packet whose CRC failed: its header and body as far as they read.
+fn damaged_summary(bytes: &[u8]) -> String {
+    let Ok((header, rest)) = Header::parse(bytes) else {
+        return format!("{} byte(s): {}", bytes.len(), hex_spaced(bytes));
+    };
+    let body = match smp::cbor::decode(&rest[..rest.len().min(usize::from(header.len))]) {
+        _ if rest.is_empty() => "no body".to_owned(),
+        Ok(v) => one_line(&v),
+        Err(e) => format!("body not valid CBOR ({})", e.kind),
+    };
+    format!("{}, {header}: {body}", message::command_name(&header))
+}
+
 fn op_code(op: Op) -> u8 {
     op.bits()
 }
@@ -588,8 +621,13 @@ impl Report {
                     let _ = writeln!(out, "console text, line {line}: {text}{more}\n");
                 }
                 Item::Text { .. } => hidden_text += 1,
-                Item::Problem { at, message } => {
-                    let _ = writeln!(out, "PROBLEM at {at}: {message}\n");
+                Item::Problem { at, message, damaged } => {
+                    let _ = writeln!(out, "PROBLEM at {at}: {message}");
+                    if let Some(bytes) = damaged {
+                        let _ =
+                            writeln!(out, "  as received (not to be trusted): {}", damaged_summary(bytes));
+                    }
+                    out.push('\n');
                 }
             }
         }
@@ -843,7 +881,15 @@ impl Report {
                 Item::Text { line, text, truncated } => {
                     json!({ "kind": "text", "line": line, "text": text, "truncated": truncated })
                 }
-                Item::Problem { at, message } => json!({ "kind": "problem", "at": at, "message": message }),
+                Item::Problem { at, message, damaged } => json!({
+                    "kind": "problem",
+                    "at": at,
+                    "message": message,
+                    "damaged": damaged.as_ref().map(|b| json!({
+                        "bytes": hex::encode(b),
+                        "summary": damaged_summary(b),
+                    })),
+                }),
             })
             .collect();
         json!({
