@@ -6,6 +6,8 @@
 //! smpmgr exits 0 even when the device answers with an SMP error, so every step asserts on
 //! what it printed (its output goes to a file; `COLUMNS=200 TERM=dumb NO_COLOR=1`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
 #[path = "sim_support.rs"]
 mod support;
 

@@ -4,7 +4,7 @@
 //!
 //! Every child is killed when its handle is dropped, and every wait is bounded.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
