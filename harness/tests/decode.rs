@@ -320,3 +320,22 @@ fn binary_capture_with_stray_marker_bytes_is_not_taken_for_serial() {
     assert!(stdout.contains("os echo request: d=\"\\u{6}\\t\""), "{stdout}");
     assert!(stdout.ends_with("1 packet from 14 bytes of raw input\n"), "{stdout}");
 }
+
+#[test]
+fn base64_text_copied_from_a_terminal() {
+    // A terminal shows neither 0x06 nor (visibly) 0x09, and 0x04 0x14 not at all: what a user
+    // copies is the base64 text, perhaps after a tab.
+    let out = ok_stdout(&["ABMCAAAJAAAAAKFhZGVoZWxsbyVv"]);
+    assert!(out.contains("os echo request: d=\"hello\""), "{out}");
+    assert!(out.ends_with("1 packet from 31 bytes of base64 input\n"), "{out}");
+    let lines: Vec<String> = STATE_REPLY_LINES.iter().map(|l| l[8..l.len() - 2].to_owned()).collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let out = ok_stdout(&refs);
+    assert!(out.contains("image state read response (serial lines 1-3, 252 bytes, CRC 0x9a40 ok)"), "{out}");
+    let copied = format!("\t{}\n{}\n{}\n", lines[0], lines[1], lines[2]);
+    let out = brownout(&["-", "--format", "base64"], Some(copied.as_bytes()));
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, _, err) = run(&["--format", "base64", "ABC"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("multiple of 4"), "{err}");
+}

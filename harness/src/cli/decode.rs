@@ -82,6 +82,10 @@ pub enum Format {
     Serial,
     /// Raw binary SMP packets, back to back.
     Raw,
+    /// The base64 text of one frame's lines without their markers (as copied from a terminal,
+    /// which does not show the `06 09` / `04 14` control bytes), one line per argument or per
+    /// input line.
+    Base64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -172,12 +176,14 @@ fn interpret(input: &Input, format: Format) -> anyhow::Result<(Interpretation, V
         Format::Raw => Ok((Interpretation { written_as: "raw", kind: Kind::Packets }, input.bytes.clone())),
         Format::Hex => hex_input(input),
         Format::Serial => serial_input(input),
+        Format::Base64 => base64_input(input),
         Format::Auto if has_raw_marker || has_escaped_marker => serial_input(input),
         Format::Auto => match hex_input(input) {
             Ok(found) => Ok(found),
+            Err(_) if input.from_args && base64_lines(input).is_some() => base64_input(input),
             Err(hex_error) if input.from_args => Err(hex_error.context(
-                "the arguments are neither hex bytes nor serial lines (no \\x06\\x09 frame start); \
-                 use --format to say which",
+                "the arguments are neither hex bytes, nor serial lines (no \\x06\\x09 frame start), \
+                 nor base64 frame text; use --format to say which",
             )),
             Err(_) => Ok((Interpretation { written_as: "raw", kind: Kind::Packets }, input.bytes.clone())),
         },
@@ -190,6 +196,42 @@ fn interpret(input: &Input, format: Format) -> anyhow::Result<(Interpretation, V
 fn contains_marker(bytes: &[u8]) -> bool {
     let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
     bytes.windows(10).any(|w| w[..2] == serial::START_MARKER && w[2..].iter().all(base64))
+}
+
+/// The input's lines (arguments, or lines of a text) if every one is base64 text of a frame
+/// line: base64 characters only (a leading tab, what `09` of the marker looks like when copied,
+/// is allowed), a multiple of 4 long.
+fn base64_lines(input: &Input) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(&input.bytes).ok()?;
+    let lines: Vec<&str> = if input.from_args {
+        input.args.iter().flat_map(|a| a.lines()).collect()
+    } else {
+        text.lines().collect()
+    };
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|l| l.trim_end_matches('\r').trim_start_matches('\t').trim_end().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let is_b64 = |l: &String| {
+        l.len().is_multiple_of(4)
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+    };
+    (!lines.is_empty() && lines.iter().all(is_b64)).then_some(lines)
+}
+
+/// Base64 frame text: put the markers back (start, then continuations) and read it as serial.
+fn base64_input(input: &Input) -> anyhow::Result<(Interpretation, Vec<u8>)> {
+    let Some(lines) = base64_lines(input) else {
+        bail!("base64 input: every line must be base64 text whose length is a multiple of 4");
+    };
+    let mut bytes = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        bytes.extend_from_slice(if i == 0 { &serial::START_MARKER } else { &serial::CONTINUATION_MARKER });
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+    }
+    Ok((Interpretation { written_as: "base64", kind: Kind::Serial }, bytes))
 }
 
 fn hex_input(input: &Input) -> anyhow::Result<(Interpretation, Vec<u8>)> {
