@@ -54,7 +54,7 @@ pub struct Args {
     pub file: Option<PathBuf>,
 
     /// How to read the input (auto: serial if frame markers are present, else hex if it is all
-    /// hex digits, else raw bytes).
+    /// hex digits, else base64 frame text for arguments, else raw bytes for files and stdin).
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
 
