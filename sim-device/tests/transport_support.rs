@@ -10,7 +10,6 @@ use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use sim_device::device::{Clock, DeviceConfig};
@@ -72,6 +71,7 @@ pub struct Wire {
     inproc: Option<InProcClient>,
     udp: Option<(UdpTransport, UdpSocket)>,
     pty: Option<(PtyTransport, PtyClient)>,
+    pty_transport: Option<PtyTransport>,
     _timers: sim_device::transport::Task,
 }
 
@@ -85,7 +85,16 @@ impl Wire {
         let rt = runtime();
         let _g = rt.enter();
         let timers = dev.spawn_timers();
-        let mut w = Wire { kind, dev: dev.clone(), inproc: None, udp: None, pty: None, _timers: timers, rt };
+        let mut w = Wire {
+            kind,
+            dev: dev.clone(),
+            inproc: None,
+            udp: None,
+            pty: None,
+            pty_transport: None,
+            _timers: timers,
+            rt,
+        };
         match kind {
             Kind::InProc => {
                 w.inproc =
@@ -184,8 +193,19 @@ impl Wire {
         &mut self.pty.as_mut().unwrap().1
     }
 
+    /// Close the PTY client (the transport stays).
+    pub fn close_pty_client(&mut self) {
+        if let Some((t, c)) = self.pty.take() {
+            drop(c);
+            self.pty_transport = Some(t);
+        }
+    }
+
     pub fn pty_path(&self) -> &Path {
-        self.pty.as_ref().unwrap().0.path()
+        match (&self.pty, &self.pty_transport) {
+            (Some((t, _)), _) | (None, Some(t)) => t.path(),
+            _ => panic!("not a PTY wire"),
+        }
     }
 
     /// Change the transport's faults.
@@ -206,10 +226,10 @@ impl Wire {
     }
 }
 
-/// A serial client on the pts: blocking writes, reads on a thread into a channel.
+/// A serial client on the pts: blocking writes, polled non-blocking reads (so dropping it
+/// really closes the pts, as a client exiting does).
 pub struct PtyClient {
     file: std::fs::File,
-    rx: mpsc::Receiver<Vec<u8>>,
     decoder: SerialDecoder,
     /// Console text lines seen while looking for packets.
     pub text: Vec<String>,
@@ -219,37 +239,47 @@ pub struct PtyClient {
 
 impl PtyClient {
     pub fn open(path: &Path) -> PtyClient {
+        let flags = rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::NONBLOCK;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+            .custom_flags(flags.bits() as i32)
             .open(path)
             .unwrap();
-        let mut reader = file.try_clone().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if tx.send(buf[..n].to_vec()).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        PtyClient { file, rx, decoder: SerialDecoder::new(), text: Vec::new(), errors: Vec::new() }
+        PtyClient { file, decoder: SerialDecoder::new(), text: Vec::new(), errors: Vec::new() }
     }
 
     pub fn write(&mut self, bytes: &[u8]) {
-        self.file.write_all(bytes).unwrap();
+        let deadline = Instant::now() + WAIT;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.file.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(Instant::now() < deadline, "the pts accepts no more bytes");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("writing the pts: {e}"),
+            }
+        }
     }
 
-    /// Whatever bytes arrive next (one read), within `timeout`.
+    /// Whatever bytes arrive next, within `timeout`.
     pub fn read_some(&mut self, timeout: Duration) -> Option<Vec<u8>> {
-        self.rx.recv_timeout(timeout).ok()
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.file.read(&mut buf) {
+                Ok(n) if n > 0 => return Some(buf[..n].to_vec()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("reading the pts: {e}"),
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Raw bytes until `n` newlines have been seen, within `WAIT`.
@@ -257,11 +287,9 @@ impl PtyClient {
         let deadline = Instant::now() + WAIT;
         let mut out = Vec::new();
         while out.iter().filter(|&&b| b == b'\n').count() < n {
-            match self.rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(b) => out.extend(b),
-                Err(_) => {
-                    panic!("only {} of {n} lines arrived: {:?}", out.len(), String::from_utf8_lossy(&out))
-                }
+            match self.read_some(deadline.saturating_duration_since(Instant::now())) {
+                Some(b) => out.extend(b),
+                None => panic!("only part of {n} lines arrived: {:?}", String::from_utf8_lossy(&out)),
             }
         }
         out
@@ -278,8 +306,7 @@ impl PtyClient {
                     Err(e) => self.errors.push(e.to_string()),
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            let bytes = self.rx.recv_timeout(left).ok()?;
+            let bytes = self.read_some(deadline.saturating_duration_since(Instant::now()))?;
             self.decoder.push(&bytes);
         }
     }
