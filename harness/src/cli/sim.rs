@@ -269,13 +269,15 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
         out.push_str(&format!("udp {}\n", udp.local_addr()));
         udps.push(udp);
     }
+    // Handle the signals before saying `ready`, so a script may stop us as soon as it reads it.
+    let shutdown = shutdown_signals()?;
     out.push_str("ready\n");
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes()).context("writing the endpoints")?;
     stdout.flush().context("writing the endpoints")?;
     drop(stdout);
 
-    wait_for_shutdown().await?;
+    shutdown.wait().await?;
     tracing::info!("shutting down");
     drop(udps);
     drop(ptys);
@@ -307,12 +309,26 @@ async fn log_boots(shared: SharedDevice) {
     }
 }
 
-async fn wait_for_shutdown() -> anyhow::Result<()> {
+/// Ctrl-C and SIGTERM, installed.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+fn shutdown_signals() -> anyhow::Result<ShutdownSignals> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+    Ok(ShutdownSignals {
+        term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+        int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+    })
+}
+
+impl ShutdownSignals {
+    async fn wait(mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        Ok(())
     }
-    Ok(())
 }
