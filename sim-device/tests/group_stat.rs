@@ -117,7 +117,7 @@ fn legacy_quirks_group_63_and_rc_zero() {
         device_with(StatOptions { legacy_group_63: true, legacy_rc: true, ..StatOptions::default() });
     let mut s = String::from("=== list with rc 0\n");
     s.push_str(&exchange_both(&mut dev, Op::Read, Group::Stat, 1, &Value::empty_map()));
-    s.push_str("=== show with rc 0\n");
+    s.push_str("=== show: no rc (only the server-wide legacy_rc adds it)\n");
     s.push_str(&exchange(
         &mut dev,
         &request(Version::V2, Op::Read, Group::Stat, 0, 1, &name("smp_svr_stats")),
@@ -128,4 +128,33 @@ fn legacy_quirks_group_63_and_rc_zero() {
     let r = v2(&mut dev, Op::Read, Group::Stat, 0, name("nope"));
     let err = smp::error::ErrorBody::from_value(&r).unwrap().unwrap().err.unwrap();
     assert_eq!((err.group, err.rc), (63, 3));
+    // With the server-wide LEGACY_RC the show carries "rc": 0 first, and exactly once.
+    let server = ServerConfig { legacy_rc: true, ..ServerConfig::default() };
+    let mut dev = config("k64f", Algorithm::SwapScratch, image((1, 0, 0), 4000, 1))
+        .server(server)
+        .build()
+        .expect("device builds");
+    for id in [0, 1] {
+        let r = v2(&mut dev, Op::Read, Group::Stat, id, name("smp"));
+        let Value::Map(m) = r else { panic!("not a map") };
+        assert_eq!(m[0], (Value::text("rc"), Value::from(0u8)));
+        assert_eq!(m.iter().filter(|(k, _)| k.as_text() == Some("rc")).count(), 1);
+    }
+}
+
+#[test]
+fn name_limits() {
+    let mut dev = small_device();
+    let mut s = String::from("=== empty name: rc 3\n");
+    s.push_str(&exchange_both(&mut dev, Op::Read, Group::Stat, 0, &name("")));
+    s.push_str("=== 31 bytes: INVALID_STAT_NAME; 32 bytes: rc 3\n");
+    s.push_str(&exchange(
+        &mut dev,
+        &request(Version::V2, Op::Read, Group::Stat, 0, 1, &name(&"s".repeat(31))),
+    ));
+    s.push_str(&exchange(
+        &mut dev,
+        &request(Version::V2, Op::Read, Group::Stat, 0, 2, &name(&"s".repeat(32))),
+    ));
+    insta::assert_snapshot!("name_limits", s);
 }

@@ -604,7 +604,8 @@ impl Device {
 /// Add `"rc": 0` to a success map (LEGACY_RC_BEHAVIOUR).
 fn with_legacy_rc(body: Value) -> Value {
     match body {
-        Value::Map(mut m) => {
+        // Handlers that write `"rc"` themselves (stat list, in their own position) keep theirs.
+        Value::Map(mut m) if !m.iter().any(|(k, _)| k.as_text() == Some("rc")) => {
             m.push((Value::text("rc"), Value::from(0u8)));
             Value::Map(m)
         }

@@ -15,8 +15,9 @@
 //! * any other group a handler or test created in [`Device::stats`](crate::device::Device::stats).
 //!
 //! Counters are sent as 32-bit values (`zcbor_uint32_put`), as Zephyr does even for 64-bit
-//! stats. Two old-tree quirks are options: errors reported under group 63 (before Feb 2026)
-//! and `"rc": 0` in every reply (before PR #80477).
+//! stats. A show name that is empty or of `max_name_len` (32) bytes or more is `{"rc": 3}`.
+//! Two old-tree quirks are options: errors reported under group 63 (before Feb 2026) and
+//! `"rc": 0` in every list reply (before PR #80477).
 
 use smp::cbor::Value;
 use smp::error::{StatErr, stat_error_group};
@@ -33,15 +34,25 @@ pub struct StatGroupDef {
 }
 
 /// Statistics group options.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatOptions {
     /// Groups shown besides the built-in ones, in this order.
     pub user_groups: Vec<StatGroupDef>,
     /// Report errors under group 63 (Zephyr basic), as servers before Feb 2026 (PR #104682)
     /// did. For v1 that translation is EOK: no usable reply.
     pub legacy_group_63: bool,
-    /// Put `"rc": 0` first in show and list replies, as trees before PR #80477 did.
+    /// Put `"rc": 0` first in list replies, as trees before PR #80477 did (show carries it
+    /// only with the server-wide `legacy_rc`, as in Zephyr).
     pub legacy_rc: bool,
+    /// `CONFIG_MCUMGR_GRP_STAT_MAX_NAME_LEN` (32): show names of this many bytes or more
+    /// (and empty names) are refused with `{"rc": 3}`.
+    pub max_name_len: usize,
+}
+
+impl Default for StatOptions {
+    fn default() -> StatOptions {
+        StatOptions { user_groups: Vec::new(), legacy_group_63: false, legacy_rc: false, max_name_len: 32 }
+    }
 }
 
 /// The stat group's handler table.
@@ -95,8 +106,11 @@ pub fn groups(dev: &crate::device::Device) -> Vec<(String, Vec<(String, u64)>)> 
     out
 }
 
-fn legacy_rc(ctx: &Ctx<'_>) -> Vec<(Value, Value)> {
-    if ctx.dev.server_config().stat.legacy_rc {
+/// `"rc": 0` first: in list when the stat quirk or the server-wide option is on, in show
+/// with the server-wide option.
+fn legacy_rc(ctx: &Ctx<'_>, list: bool) -> Vec<(Value, Value)> {
+    let config = ctx.dev.server_config();
+    if config.legacy_rc || (list && config.stat.legacy_rc) {
         vec![(Value::text("rc"), Value::from(0u8))]
     } else {
         Vec::new()
@@ -106,6 +120,9 @@ fn legacy_rc(ctx: &Ctx<'_>) -> Vec<(Value, Value)> {
 /// Show one group: `{"name": n, "fields": {...}}`.
 pub fn show(ctx: &mut Ctx<'_>) -> HandlerResult {
     let req: StatShowRequest = ctx.decode()?;
+    if req.name.is_empty() || req.name.len() >= ctx.dev.server_config().stat.max_name_len {
+        return Err(super::EINVAL);
+    }
     let Some((name, fields)) = groups(ctx.dev).into_iter().find(|(n, _)| *n == req.name) else {
         let group = stat_error_group(ctx.dev.server_config().stat.legacy_group_63);
         return Err(HandlerError::Group {
@@ -117,7 +134,7 @@ pub fn show(ctx: &mut Ctx<'_>) -> HandlerResult {
     };
     // zcbor_uint32_put: the low 32 bits of each counter.
     let fields = fields.into_iter().map(|(k, v)| (Value::text(k), Value::from(v as u32))).collect();
-    let mut m = legacy_rc(ctx);
+    let mut m = legacy_rc(ctx, false);
     m.push((Value::text("name"), Value::text(name)));
     m.push((Value::text("fields"), Value::Map(fields)));
     Ok(Value::Map(m))
@@ -126,7 +143,7 @@ pub fn show(ctx: &mut Ctx<'_>) -> HandlerResult {
 /// List the groups: `{"stat_list": [...]}`.
 pub fn list(ctx: &mut Ctx<'_>) -> HandlerResult {
     let names = groups(ctx.dev).into_iter().map(|(n, _)| Value::text(n)).collect();
-    let mut m = legacy_rc(ctx);
+    let mut m = legacy_rc(ctx, true);
     m.push((Value::text("stat_list"), Value::Array(names)));
     Ok(Value::Map(m))
 }
