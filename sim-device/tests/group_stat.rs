@@ -50,7 +50,7 @@ fn list_and_show() {
     insta::assert_snapshot!("list_show", s);
     let list =
         StatListResponse::from_value(&v2(&mut dev, Op::Read, Group::Stat, 1, Value::empty_map())).unwrap();
-    assert_eq!(list.stat_list, vec!["smp_svr_stats", "smp"]);
+    assert_eq!(list.stat_list, vec!["smp_svr_stats", "smp", "smp_grp"]);
 }
 
 #[test]
@@ -79,6 +79,9 @@ fn smp_counters_count_the_traffic() {
         ("errors".to_owned(), 1),
     ];
     assert_eq!(r.fields, expect);
+    let per_group =
+        StatShowResponse::from_value(&v2(&mut dev, Op::Read, Group::Stat, 0, name("smp_grp"))).unwrap();
+    assert_eq!(per_group.fields, vec![("os".to_owned(), 2), ("stat".to_owned(), 3)]);
     // RAM: a reboot starts again from zero.
     reset(&mut dev);
     let r = StatShowResponse::from_value(&v2(&mut dev, Op::Read, Group::Stat, 0, name("smp"))).unwrap();

@@ -488,6 +488,13 @@ impl Device {
     fn process(&mut self, header: Header, payload: &[u8]) -> Processed {
         self.server.requests += 1;
         self.stats.bump("smp", "requests", 1);
+        // Requests per registered group (anything else counts as "other": bounded).
+        let field = if self.groups.iter().any(|g| g.group == header.group) {
+            header.group.name().replace(' ', "_")
+        } else {
+            "other".to_string()
+        };
+        self.stats.bump("smp_grp", &field, 1);
         let verbose = self.server_config.verbose_errors;
         let stop_rc = |dev: &mut Device, rc: MgmtErr, why: &str| {
             dev.stats.bump("smp", "errors", 1);

@@ -10,6 +10,8 @@
 //! * `smp_svr_stats` with `ticks`, as the `smp_svr` sample has (seconds since boot);
 //! * `smp`: what the server counts since boot — `rx_bytes`, `requests`, `replies`,
 //!   `tx_bytes`, `errors` (see [`crate::server`]);
+//! * `smp_grp`: requests since boot per group (`os`, `image`, `stat`, ..., `group_64`;
+//!   unregistered groups count as `other`), a field appearing with its group's first request;
 //! * user groups declared in [`StatOptions::user_groups`] (a scenario declares them; the
 //!   values come from [`Device::stats_mut`](crate::device::Device::stats_mut), 0 until set);
 //! * any other group a handler or test created in [`Device::stats`](crate::device::Device::stats).
@@ -83,6 +85,8 @@ pub fn groups(dev: &crate::device::Device) -> Vec<(String, Vec<(String, u64)>)> 
         }
     }
     out.push(("smp".into(), smp));
+    let per_group = stats.group("smp_grp").map(|g| g.fields.clone()).unwrap_or_default();
+    out.push(("smp_grp".into(), per_group));
     for def in &dev.server_config().stat.user_groups {
         if out.iter().any(|(n, _)| *n == def.name) {
             continue;
