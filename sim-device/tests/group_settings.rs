@@ -306,3 +306,111 @@ fn without_a_storage_partition_settings_live_in_storage_state() {
     dev.power_cycle();
     assert_eq!(read(&mut dev, "app/a"), Ok(b"1".to_vec()));
 }
+
+mod model {
+    //! Random write/save/delete sequences with a power cut somewhere: storage always equals a
+    //! simple model, and the cut key holds its old or its new value.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Write a value and save.
+        Set(usize, Vec<u8>),
+        /// Delete from storage.
+        Delete(usize),
+    }
+
+    const KEYS: [&str; 3] = ["app/a", "app/b", "net/c"];
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0..3usize, proptest::collection::vec(any::<u8>(), 0..120)).prop_map(|(k, v)| Step::Set(k, v)),
+            1 => (0..3usize).prop_map(Step::Delete),
+        ]
+    }
+
+    fn kind(i: u8) -> FaultKind {
+        match i % 4 {
+            0 => FaultKind::CutBefore,
+            1 => FaultKind::CutAfter,
+            2 => FaultKind::TornWrite(WriteTear::Prefix { bytes: 9 }),
+            _ => FaultKind::InterruptedErase(sim_device::flash::EraseTear::Prefix { bytes: 100 }),
+        }
+    }
+
+    /// What storage holds, as seen after a reboot.
+    fn stored(dev: &mut Device) -> BTreeMap<String, Vec<u8>> {
+        sim_device::server::settings::stored(dev)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+        #[test]
+        fn storage_follows_the_model(
+            steps in proptest::collection::vec(step(), 1..60),
+            cut_at in 0..60usize,
+            cut_op in 1..5u64,
+            cut_kind in any::<u8>(),
+        ) {
+            let mut dev = small_storage_device();
+            // Zephyr's two places: the runtime values (RAM) and what storage holds. A save
+            // writes every runtime value; a delete touches storage only.
+            let mut ram: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            let mut model: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+            for (i, s) in steps.iter().enumerate() {
+                match s {
+                    Step::Set(k, v) if i == cut_at => {
+                        write(&mut dev, KEYS[*k], v);
+                        ram.insert(KEYS[*k].to_string(), v.clone());
+                        dev.cut_power_at(cut_op, kind(cut_kind));
+                        let replies = dev.handle(&request(
+                            Version::V2, Op::Write, Group::Settings, 3, 1, &Value::empty_map(),
+                        ));
+                        dev.flash_mut().clear_faults();
+                        if replies.is_empty() {
+                            dev.power_on();
+                        }
+                        // Every key holds its old stored value or the one being saved.
+                        let now = stored(&mut dev);
+                        for key in KEYS {
+                            let got = now.get(key);
+                            prop_assert!(
+                                got == model.get(key) || (got.is_some() && got == ram.get(key)),
+                                "{} after the cut: {:?}", key, got
+                            );
+                        }
+                        model = now;
+                        if replies.is_empty() {
+                            // Rebooted: the application loaded what storage holds.
+                            ram = model.clone();
+                        }
+                    }
+                    Step::Set(k, v) => {
+                        write(&mut dev, KEYS[*k], v);
+                        ram.insert(KEYS[*k].to_string(), v.clone());
+                        save(&mut dev);
+                        for (key, value) in &ram {
+                            model.insert(key.clone(), value.clone());
+                        }
+                    }
+                    Step::Delete(k) => {
+                        let r = v2(&mut dev, Op::Write, Group::Settings, 1, name(KEYS[*k]));
+                        prop_assert_eq!(r, Value::empty_map());
+                        model.remove(KEYS[*k]);
+                    }
+                }
+                prop_assert_eq!(&stored(&mut dev), &model, "after step {}", i);
+            }
+            // After a reboot the application sees exactly what storage holds (a read returns
+            // at most VALUE_LEN = 32 bytes).
+            reset(&mut dev);
+            for k in KEYS {
+                let expect = model.get(k).map(|v| v[..v.len().min(32)].to_vec());
+                prop_assert_eq!(read(&mut dev, k).ok(), expect, "{}", k);
+            }
+        }
+    }
+}
