@@ -240,11 +240,38 @@ fn open_file_rules() {
     assert_eq!(fs::get_file(&mut dev, "/lfs1/g").unwrap(), b"123456");
     // A read-only mount refuses uploads.
     let mut ro = device_with(FsOptions {
-        mounts: vec![Mount { point: "/rom".into(), backing: Backing::Memory, read_only: true }],
+        mounts: vec![Mount { read_only: true, ..Mount::memory("/rom") }],
         ..FsOptions::default()
     });
     let s = exchange_both(&mut ro, Op::Write, Group::Fs, 0, &up(0, b"x", "/rom/x", Some(1)));
     insta::assert_snapshot!("read_only", s);
+}
+
+#[test]
+fn a_full_mount_refuses_writes() {
+    for mount in [Mount { capacity: 100, ..Mount::memory("/lfs1") }, {
+        let dir = tempfile::tempdir().unwrap().keep();
+        Mount { capacity: 100, ..Mount::dir("/lfs1", dir) }
+    }] {
+        let mut dev = device_with(FsOptions { mounts: vec![mount.clone()], ..FsOptions::default() });
+        let w = |dev: &mut Device, body: Value| v2(dev, Op::Write, Group::Fs, 0, body);
+        assert_eq!(
+            w(&mut dev, up(0, &[1; 60], "/lfs1/a", Some(60))),
+            Value::map([("off", Value::from(60u8))])
+        );
+        // 60 + 60 > 100: FILE_WRITE_FAILED.
+        let r = w(&mut dev, up(0, &[2; 60], "/lfs1/b", Some(60)));
+        let err = smp::error::ErrorBody::from_value(&r).unwrap().unwrap().err.unwrap();
+        assert_eq!((err.group, err.rc), (8, 10), "{mount:?}");
+        // Rewriting a's 60 bytes in place fits (the old content is truncated first).
+        assert_eq!(
+            w(&mut dev, up(0, &[3; 60], "/lfs1/a", Some(60))),
+            Value::map([("off", Value::from(60u8))])
+        );
+        if let Backing::Dir(d) = &mount.backing {
+            std::fs::remove_dir_all(d).unwrap();
+        }
+    }
 }
 
 #[test]

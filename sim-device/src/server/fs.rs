@@ -67,6 +67,30 @@ pub struct Mount {
     pub backing: Backing,
     /// Mounted read-only: uploads get READ_ONLY_FILESYSTEM (15).
     pub read_only: bool,
+    /// The file system's size: a write that would make the files of the mount larger
+    /// fails (`-ENOSPC`: FILE_WRITE_FAILED, 10). Also bounds what a client can make the
+    /// simulator store.
+    pub capacity: u64,
+}
+
+/// [`Mount::capacity`] of the default mounts: 1 MiB.
+pub const DEFAULT_CAPACITY: u64 = 1 << 20;
+
+impl Mount {
+    /// A read-write mount in memory.
+    pub fn memory(point: impl Into<String>) -> Mount {
+        Mount { point: point.into(), backing: Backing::Memory, read_only: false, capacity: DEFAULT_CAPACITY }
+    }
+
+    /// A read-write mount on a host directory.
+    pub fn dir(point: impl Into<String>, dir: impl Into<PathBuf>) -> Mount {
+        Mount {
+            point: point.into(),
+            backing: Backing::Dir(dir.into()),
+            read_only: false,
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
 }
 
 /// A hash or checksum the group offers.
@@ -116,7 +140,7 @@ pub struct FsOptions {
 impl Default for FsOptions {
     fn default() -> FsOptions {
         FsOptions {
-            mounts: vec![Mount { point: "/lfs1".into(), backing: Backing::Memory, read_only: false }],
+            mounts: vec![Mount::memory("/lfs1")],
             path_len: 64,
             idle_close_ms: 4000,
             max_offset_len: 4,
@@ -129,10 +153,7 @@ impl Default for FsOptions {
 impl FsOptions {
     /// One read-write mount at `point` backed by the host directory `dir`.
     pub fn sandbox(point: impl Into<String>, dir: impl Into<PathBuf>) -> FsOptions {
-        FsOptions {
-            mounts: vec![Mount { point: point.into(), backing: Backing::Dir(dir.into()), read_only: false }],
-            ..FsOptions::default()
-        }
+        FsOptions { mounts: vec![Mount::dir(point, dir)], ..FsOptions::default() }
     }
 }
 
@@ -178,6 +199,8 @@ pub enum FsError {
     NotFound,
     /// `-EROFS`.
     ReadOnly,
+    /// `-ENOSPC`: the mount is full.
+    NoSpace,
     /// `-EISDIR` and other failures.
     Other,
 }
@@ -351,6 +374,14 @@ fn write_file(dev: &mut Device, r: &Resolved, truncate: bool, data: &[u8]) -> Re
     if mount.read_only {
         return Err(FsError::ReadOnly);
     }
+    let current = if truncate {
+        entry(dev, r).map(|e| if let Entry::File(n) = e { n } else { 0 }).unwrap_or(0)
+    } else {
+        0
+    };
+    if used(dev, r.mount)?.saturating_sub(current).saturating_add(data.len() as u64) > mount.capacity {
+        return Err(FsError::NoSpace);
+    }
     match &mount.backing {
         Backing::Memory => {
             let mem = dev.storage_state::<MemFs>();
@@ -369,6 +400,39 @@ fn write_file(dev: &mut Device, r: &Resolved, truncate: bool, data: &[u8]) -> Re
             }
             file.seek(SeekFrom::End(0)).map_err(|_| FsError::Other)?;
             file.write_all(data).map_err(|_| FsError::Other)
+        }
+    }
+}
+
+/// Bytes held by the files of mount `index`.
+fn used(dev: &mut Device, index: usize) -> Result<u64, FsError> {
+    let mount = dev.server_config().fs.mounts[index].clone();
+    match &mount.backing {
+        Backing::Memory => {
+            let mem = dev.storage_state::<MemFs>();
+            Ok(mem.files.iter().filter(|((p, _), _)| *p == mount.point).map(|(_, f)| f.len() as u64).sum())
+        }
+        Backing::Dir(root) => {
+            let root = host_path(root, &[])?;
+            // Walk the sandbox (symlinks are not followed), at most 100 000 entries.
+            let mut total = 0u64;
+            let mut todo = vec![root];
+            let mut seen = 0usize;
+            while let Some(dir) = todo.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for e in entries.flatten() {
+                    seen += 1;
+                    if seen > 100_000 {
+                        return Err(FsError::Other);
+                    }
+                    match e.file_type() {
+                        Ok(t) if t.is_dir() => todo.push(e.path()),
+                        Ok(t) if t.is_file() => total += e.metadata().map(|m| m.len()).unwrap_or(0),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(total)
         }
     }
 }
@@ -578,7 +642,7 @@ pub fn upload(ctx: &mut Ctx<'_>) -> HandlerResult {
                 FsError::Invalid => FsErr::FileInvalidName,
                 FsError::NotFound => FsErr::MountPointNotFound,
                 FsError::ReadOnly => FsErr::ReadOnlyFilesystem,
-                FsError::Other => FsErr::Unknown,
+                FsError::NoSpace | FsError::Other => FsErr::Unknown,
             }));
         }
         let now = ctx.dev.now_ms();
@@ -619,6 +683,7 @@ pub fn upload(ctx: &mut Ctx<'_>) -> HandlerResult {
             *ctx.dev.ram_state::<OpenFile>() = OpenFile::default();
             return Err(fs_err(match (e, truncate) {
                 (FsError::ReadOnly, _) => FsErr::ReadOnlyFilesystem,
+                (FsError::NoSpace, _) => FsErr::FileWriteFailed,
                 (_, true) => FsErr::FileTruncateFailed,
                 _ => FsErr::FileWriteFailed,
             }));
