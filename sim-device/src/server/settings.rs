@@ -38,8 +38,9 @@
 //! was before it stands. The next save then compacts: it erases the other bank, writes every
 //! live setting there and finally its header with the next generation. A power cut anywhere
 //! in that sequence leaves the old bank active, so a setting reads as either its old or its
-//! new value, never garbage. Without a storage partition, settings live in RAM only and
-//! `save` does nothing.
+//! new value, never garbage. Without a storage partition (a board whose flash has no room
+//! for one), `save` keeps the values in the device's storage state instead: they survive
+//! reboots and power cycles but are not in the flash file and no power cut can tear them.
 
 use std::collections::BTreeMap;
 
