@@ -50,9 +50,24 @@ impl Pacer {
         self.free_at
     }
 
+    /// When `n` bytes that were already waiting behind the bytes booked before would have
+    /// crossed the line: they follow back to back, without a gap (so a timer waking late
+    /// does not stretch a long transfer). Books the line.
+    pub fn book_queued(&mut self, n: usize) -> Instant {
+        self.free_at += self.byte_time(n);
+        self.free_at
+    }
+
     /// Wait until `n` bytes handed over now would have crossed the line.
     pub async fn pace(&mut self, n: usize) {
         let done = self.book(n);
+        tokio::time::sleep_until(done).await;
+    }
+
+    /// Wait until `n` bytes queued behind the previous ones would have crossed the line
+    /// ([`Pacer::book_queued`]).
+    pub async fn pace_queued(&mut self, n: usize) {
+        let done = self.book_queued(n);
         tokio::time::sleep_until(done).await;
     }
 }
@@ -79,5 +94,11 @@ mod tests {
         assert_eq!(b - t0, Duration::from_millis(200));
         p.pace(50).await;
         assert_eq!(Instant::now() - t0, Duration::from_millis(250));
+        // The timer woke up late: queued bytes still follow on without the gap...
+        tokio::time::advance(Duration::from_millis(30)).await;
+        assert_eq!(p.book_queued(100) - t0, Duration::from_millis(350));
+        // ...while bytes handed over now start now if the line is idle.
+        tokio::time::advance(Duration::from_millis(200)).await;
+        assert_eq!(p.book(100) - t0, Duration::from_millis(580));
     }
 }

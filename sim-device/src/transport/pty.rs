@@ -95,9 +95,11 @@ impl SerialLink {
     async fn write(&self, bytes: &[u8]) {
         let mut w = self.writer.lock().await;
         let step = if self.pacer.is_some() { PACE_CHUNK } else { bytes.len().max(1) };
-        for chunk in bytes.chunks(step) {
+        for (i, chunk) in bytes.chunks(step).enumerate() {
             if let Some(p) = &self.pacer {
-                p.lock().await.pace(chunk.len()).await;
+                // The first chunk starts when the line is free; the rest follow it.
+                let mut p = p.lock().await;
+                if i == 0 { p.pace(chunk.len()).await } else { p.pace_queued(chunk.len()).await }
             }
             match tokio::time::timeout(WRITE_STALL, w.write_all(chunk)).await {
                 Ok(Ok(())) => {}
@@ -250,7 +252,19 @@ async fn serve(
     let mut decoder = SerialDecoder::with_config(config);
     let mut buf = vec![0u8; if pacer.is_some() { PACE_CHUNK } else { 4096 }];
     loop {
-        let n = match reader.read(&mut buf).await {
+        // Were the bytes already waiting (sent back to back behind the previous ones), or
+        // did the line sit idle until the client wrote? Pacing needs to know.
+        let mut read = std::pin::pin!(reader.read(&mut buf));
+        let ready = tokio::select! {
+            biased;
+            r = &mut read => Some(r),
+            _ = std::future::ready(()) => None,
+        };
+        let (result, queued) = match ready {
+            Some(r) => (r, true),
+            None => (read.await, false),
+        };
+        let n = match result {
             Ok(0) | Err(_) => {
                 // With the pts held open this does not happen; if it does, do not spin.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -260,7 +274,7 @@ async fn serve(
         };
         if let Some(p) = &mut pacer {
             // The bytes have arrived once they would have crossed the line.
-            p.pace(n).await;
+            if queued { p.pace_queued(n).await } else { p.pace(n).await }
         }
         decoder.push(&buf[..n]);
         while let Some(event) = decoder.next_event() {
