@@ -25,7 +25,9 @@ pub fn missing<T>(what: &str, how_to_get: &str) -> Option<T> {
     if peers_required() {
         panic!("BROWNOUT_REQUIRE_PEERS=1 but {what} is missing ({how_to_get})");
     }
-    eprintln!("skipped: {what} is missing ({how_to_get}); set BROWNOUT_REQUIRE_PEERS=1 to make this a failure");
+    eprintln!(
+        "skipped: {what} is missing ({how_to_get}); set BROWNOUT_REQUIRE_PEERS=1 to make this a failure"
+    );
     None
 }
 
