@@ -128,6 +128,69 @@ impl FaultPlan {
     }
 }
 
+/// Why a fault rule's text could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "fault rule {text:?}: {why} (expected KIND[:ARG]@WHEN, e.g. drop@3, delay:500@p:0.1, wrong-seq@every:10)"
+)]
+pub struct FaultParseError {
+    /// The rule as given.
+    pub text: String,
+    /// What was wrong with it.
+    pub why: String,
+}
+
+impl std::str::FromStr for FaultRule {
+    type Err = FaultParseError;
+
+    /// `KIND[:ARG]@WHEN`: KIND is `drop`, `duplicate`, `delay:MS`, `reorder`, `corrupt-crc`,
+    /// `truncate-line` or `wrong-seq`; WHEN is `N` (the n-th reply), `every:N` or `p:P`
+    /// (probability 0..=1).
+    ///
+    /// ```
+    /// use sim_device::transport::{FaultKind, FaultRule, Trigger};
+    /// let r: FaultRule = "delay:250@every:4".parse().unwrap();
+    /// assert_eq!(r, FaultRule { kind: FaultKind::Delay { ms: 250 }, trigger: Trigger::EveryNth(4) });
+    /// assert!("explode@1".parse::<FaultRule>().is_err());
+    /// ```
+    fn from_str(text: &str) -> Result<FaultRule, FaultParseError> {
+        let err = |why: &str| FaultParseError { text: text.into(), why: why.into() };
+        let (kind, when) = text.split_once('@').ok_or_else(|| err("no '@WHEN'"))?;
+        let kind = match kind.split_once(':') {
+            Some(("delay", ms)) => FaultKind::Delay {
+                ms: ms.parse().map_err(|_| err("the delay is not a number of milliseconds"))?,
+            },
+            Some(_) => return Err(err("only delay takes an argument")),
+            None => match kind {
+                "drop" => FaultKind::Drop,
+                "duplicate" => FaultKind::Duplicate,
+                "reorder" => FaultKind::Reorder,
+                "corrupt-crc" => FaultKind::CorruptCrc,
+                "truncate-line" => FaultKind::TruncateLine,
+                "wrong-seq" => FaultKind::WrongSeq,
+                "delay" => return Err(err("delay needs :MS")),
+                _ => return Err(err("unknown fault kind")),
+            },
+        };
+        let trigger = match when.split_once(':') {
+            Some(("every", n)) => match n.parse() {
+                Ok(n) if n > 0 => Trigger::EveryNth(n),
+                _ => return Err(err("every:N needs N >= 1")),
+            },
+            Some(("p", p)) => match p.parse::<f64>() {
+                Ok(p) if (0.0..=1.0).contains(&p) => Trigger::Probability(p),
+                _ => return Err(err("p:P needs a probability from 0 to 1")),
+            },
+            Some(_) => return Err(err("WHEN is N, every:N or p:P")),
+            None => match when.parse() {
+                Ok(n) if n > 0 => Trigger::Nth(n),
+                _ => return Err(err("the reply number must be 1 or more")),
+            },
+        };
+        Ok(FaultRule { kind, trigger })
+    }
+}
+
 /// SplitMix64: small, fast, and good enough to pick faults reproducibly.
 #[derive(Debug, Clone)]
 pub(crate) struct SplitMix64(u64);
@@ -373,6 +436,22 @@ mod tests {
         assert_eq!(p[6], 8);
         assert_eq!(p[..6], orig[..6]);
         assert_eq!(p[7..], orig[7..]);
+    }
+
+    #[test]
+    fn rules_parse_from_text() {
+        let p = |s: &str| s.parse::<FaultRule>();
+        assert_eq!(p("drop@3"), Ok(FaultRule::nth(FaultKind::Drop, 3)));
+        assert_eq!(p("wrong-seq@p:0.5"), Ok(FaultRule::probability(FaultKind::WrongSeq, 0.5)));
+        assert_eq!(
+            p("truncate-line@every:2"),
+            Ok(FaultRule { kind: FaultKind::TruncateLine, trigger: Trigger::EveryNth(2) })
+        );
+        for bad in ["drop", "drop@0", "drop@p:2", "delay@1", "delay:x@1", "drop:1@1", "fly@1", "drop@every:0"]
+        {
+            let e = p(bad).unwrap_err();
+            assert!(e.to_string().contains(bad), "{e}");
+        }
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! let echo = [0x0a, 0, 0, 6, 0, 0, 5, 0, 0xa1, 0x61, b'd', 0x62, b'h', b'i'];
 //! let reply = client.request(&echo, Duration::from_secs(5)).await.unwrap();
 //! assert_eq!(reply[6], 5);
-//! assert_eq!(&reply[reply.len() - 2..], b"hi");
+//! // {"r": "hi"}, as zcbor writes it: an indefinite-length map.
+//! assert_eq!(&reply[8..], b"\xbf\x61r\x62hi\xff");
 //! # });
 //! ```
 

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use crate::device::Device;
 use crate::server::Limits;
 
-pub use faults::{FaultControl, FaultKind, FaultPlan, FaultRule, Trigger};
+pub use faults::{FaultControl, FaultKind, FaultParseError, FaultPlan, FaultRule, Trigger};
 pub use inproc::{InProcClient, InProcConfig};
 pub use pacing::Pacer;
 pub use pty::{PtyConfig, PtyTransport};
