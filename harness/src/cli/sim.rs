@@ -33,7 +33,8 @@ use sim_device::device::{Clock, DeviceConfig, FirmwareBehaviour};
 use sim_device::server::Limits;
 use sim_device::sweep::parse_algorithm;
 use sim_device::transport::{
-    Direction, PtyConfig, PtyTransport, SharedDevice, Tap, Traffic, UdpConfig, UdpTransport, WireEvent,
+    Direction, FaultPlan, FaultRule, PtyConfig, PtyTransport, SharedDevice, Tap, Traffic, UdpConfig,
+    UdpTransport, WireEvent,
 };
 use smp::message::AnyMessage;
 
@@ -94,6 +95,14 @@ pub struct Args {
     /// Do not print boot banners on the PTY console.
     #[arg(long)]
     no_banner: bool,
+    /// A wire fault on the replies of every transport, KIND[:ARG]@WHEN: KIND is drop,
+    /// duplicate, delay:MS, reorder, corrupt-crc, truncate-line or wrong-seq; WHEN is N (the
+    /// n-th reply), every:N or p:P (probability). Repeatable.
+    #[arg(long = "fault", value_name = "RULE")]
+    faults: Vec<FaultRule>,
+    /// Seed of the random fault choices (p:P rules).
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
 }
 
 /// Parse a `--behaviour` value.
@@ -244,6 +253,10 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
     let _timers = shared.spawn_timers();
     let _boot_log = tokio::spawn(log_boots(shared.clone()));
 
+    let faults = FaultPlan { rules: args.faults.clone(), seed: args.fault_seed, ..FaultPlan::default() };
+    for rule in &faults.rules {
+        tracing::info!("fault on every transport: {} on {:?}", rule.kind, rule.trigger);
+    }
     let mut out = String::new();
     let mut ptys = Vec::new();
     if args.pty || args.pty_link.is_some() {
@@ -253,6 +266,7 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
                 baud: args.baud,
                 link: args.pty_link.clone(),
                 console: !args.no_banner,
+                faults: faults.clone(),
                 ..PtyConfig::default()
             },
         )
@@ -265,7 +279,8 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
     }
     let mut udps = Vec::new();
     for addr in &args.udp {
-        let udp = UdpTransport::bind(&shared, UdpConfig::new(*addr)).await?;
+        let config = UdpConfig { bind: *addr, faults: faults.clone() };
+        let udp = UdpTransport::bind(&shared, config).await?;
         out.push_str(&format!("udp {}\n", udp.local_addr()));
         udps.push(udp);
     }
@@ -330,5 +345,28 @@ impl ShutdownSignals {
             _ = self.int.recv() => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaviours_parse() {
+        assert_eq!(parse_behaviour("confirm").unwrap(), FirmwareBehaviour::ConfirmAtBoot);
+        assert_eq!(parse_behaviour("hang").unwrap(), FirmwareBehaviour::HangUntilWatchdog);
+        assert_eq!(
+            parse_behaviour("crash-after:3").unwrap(),
+            FirmwareBehaviour::CrashAfterBoots { boots: 3, confirm: false }
+        );
+        assert_eq!(
+            parse_behaviour("crash-after:2:confirm").unwrap(),
+            FirmwareBehaviour::CrashAfterBoots { boots: 2, confirm: true }
+        );
+        assert!(parse_behaviour("crash-after:").is_err());
+        assert!(parse_behaviour("sleep").is_err());
+        assert_eq!(parse_erased("0x00").unwrap(), 0);
+        assert!(parse_erased("0x7f").is_err());
     }
 }
