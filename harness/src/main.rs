@@ -23,6 +23,8 @@ enum Command {
     Sweep(harness::cli::sweep::Args),
     /// Run a simulated board (MCUboot + SMP server) on a PTY and/or UDP until Ctrl-C.
     Sim(harness::cli::sim::Args),
+    /// Talk to an SMP device (a `brownout sim` or a board) over UDP or a serial port / PTY.
+    Client(Box<harness::cli::client::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +45,7 @@ fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Image(args) => harness::cli::image::run(args),
         Command::Sweep(args) => harness::cli::sweep::run(args),
         Command::Sim(args) => harness::cli::sim::run(args),
+        Command::Client(args) => harness::cli::client::run(*args),
     }
 }
 
