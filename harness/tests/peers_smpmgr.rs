@@ -165,3 +165,31 @@ fn smpmgr_upgrades_over_udp() {
     assert!(log.contains("os params") && log.contains("buf_size"), "params exchange missing:\n{log}");
     assert!(sim.terminate().success());
 }
+
+/// At a real UART's pace (115200 baud, both directions), smpmgr still talks to the board and
+/// uploads an image; the upload takes at least the time its bytes need on the line.
+#[test]
+fn smpmgr_over_a_pty_paced_at_115200_baud() {
+    let Some(smpmgr) = smpmgr() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &["--pty", "--baud", "115200"]);
+    let pty = sim.pty().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--port", pty.as_str(), "--timeout", "5"];
+        all.extend_from_slice(args);
+        run_tool(dir.path(), &smpmgr, &all, STEP)
+    };
+    let r = run(&["os", "echo", "slow line"]);
+    assert!(r.ok() && r.output.contains("r='slow line'"), "{}", r.output);
+    let image = fixture("images/app-2.0.0.bin");
+    let len = std::fs::metadata(&image).unwrap().len() as f64;
+    let t0 = std::time::Instant::now();
+    let r = run(&["image", "upload", image.to_str().unwrap()]);
+    let took = t0.elapsed().as_secs_f64();
+    assert!(r.ok() && r.output.contains("100.0%"), "{}", r.output);
+    // base64 alone makes 4/3 of the image cross the line at 11 520 bytes/s.
+    assert!(took >= len * 4.0 / 3.0 / 11_520.0, "{took} s is faster than the line allows");
+    let r = run(&["image", "state-read"]);
+    assert!(states(&r.output).iter().any(|s| s.0 == 1 && s.1 == "2.0.0"), "{}", r.output);
+    assert!(sim.terminate().success());
+}
