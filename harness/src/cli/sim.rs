@@ -92,6 +92,10 @@ pub struct Args {
     /// Time between an `os reset` reply and the reboot.
     #[arg(long, default_value_t = 250)]
     reset_delay_ms: u64,
+    /// The UART receive line buffer (CONFIG_UART_MCUMGR_RX_BUF_SIZE): longer lines are
+    /// dropped. Raise it for clients that send longer lines (smpmgr --line-length).
+    #[arg(long, default_value_t = 128)]
+    uart_rx_buf: usize,
     /// Do not print boot banners on the PTY console.
     #[arg(long)]
     no_banner: bool,
@@ -266,6 +270,7 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
                 baud: args.baud,
                 link: args.pty_link.clone(),
                 console: !args.no_banner,
+                rx_line_len: args.uart_rx_buf,
                 faults: faults.clone(),
                 ..PtyConfig::default()
             },

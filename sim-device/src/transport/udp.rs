@@ -96,6 +96,8 @@ impl UdpTransport {
         ));
         let dev = shared.clone();
         let label = name.clone();
+        // A build-time constant on a board: read it once.
+        let buf_size = shared.limits().buf_size as usize;
         let server = Task::spawn(async move {
             let mut buf = vec![0u8; MAX_DATAGRAM];
             loop {
@@ -105,7 +107,6 @@ impl UdpTransport {
                     // some systems; they say nothing about the next datagram.
                     Err(_) => continue,
                 };
-                let buf_size = dev.limits().buf_size as usize;
                 let mut request = buf[..n].to_vec();
                 if request.len() > buf_size {
                     dev.report(
