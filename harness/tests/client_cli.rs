@@ -222,3 +222,69 @@ fn client_argument_and_connection_errors() {
     assert_eq!(r.status.and_then(|s| s.code()), Some(2), "{}", r.output);
     assert!(r.output.contains("/nonexistent/tty"), "{}", r.output);
 }
+
+/// Upload through a misbehaving link: the sim drops, duplicates, mis-numbers and damages
+/// replies (`--fault`); the client's retries and resyncs still land the exact image.
+fn upload_through_faults(transport_arg: &str, window: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = [
+        "--fault",
+        "drop@every:17",
+        "--fault",
+        "duplicate@every:13",
+        "--fault",
+        "wrong-seq@every:19",
+        "--fault",
+        "corrupt-crc@every:23",
+        "--fault",
+        "reorder@every:29",
+    ];
+    let mut sim_args: Vec<&str> = faults.to_vec();
+    let over_udp = transport_arg == "udp";
+    sim_args.extend_from_slice(if over_udp { &["--udp", "127.0.0.1:0"][..] } else { &["--pty"][..] });
+    let sim = start_sim(dir.path(), &sim_args);
+    let transport: Vec<String> = if over_udp {
+        vec!["--udp".into(), sim.udp[0].to_string()]
+    } else {
+        vec!["--serial".into(), sim.pty().to_string()]
+    };
+    let t: Vec<&str> = transport.iter().map(String::as_str).collect();
+    let (image, hash) = signed_image(dir.path(), "app-2.0.0.bin", "2.0.0", 72 * 1024);
+    let mut args = vec!["--timeout", "300", "--retries", "4"];
+    args.extend_from_slice(&t);
+    args.extend_from_slice(&["--json", "image", "upload", image.to_str().unwrap(), "--window", window]);
+    let r = run_tool(
+        dir.path(),
+        Path::new(env!("CARGO_BIN_EXE_brownout")),
+        &[&["client"], &args[..]].concat(),
+        STEP,
+    );
+    let v = json(&r);
+    assert_eq!(v["bytes"].as_u64(), Some(std::fs::metadata(&image).unwrap().len()));
+    let recovered = v["retries"].as_u64().unwrap() + v["resyncs"].as_u64().unwrap();
+    assert!(recovered >= 5, "the faults forced retries or resyncs: {v}");
+    assert_eq!(v["matched"], Value::Bool(true), "the device's SHA-256 check: {v}");
+    // The device lists the image with the hash of the file: every byte arrived.
+    let mut list = vec!["--timeout", "300", "--retries", "4"];
+    list.extend_from_slice(&t);
+    list.extend_from_slice(&["--json", "image", "list"]);
+    let v = json(&run_tool(
+        dir.path(),
+        Path::new(env!("CARGO_BIN_EXE_brownout")),
+        &[&["client"], &list[..]].concat(),
+        STEP,
+    ));
+    let slot1 = v["images"].as_array().unwrap().iter().find(|i| i["slot"] == 1).cloned();
+    assert_eq!(slot1.map(|s| s["hash"].clone()), Some(Value::String(hash)), "{v}");
+    assert!(sim.terminate().success());
+}
+
+#[test]
+fn client_upload_survives_a_faulty_udp_link() {
+    upload_through_faults("udp", "1");
+}
+
+#[test]
+fn client_upload_with_a_window_survives_a_faulty_pty() {
+    upload_through_faults("pty", "3");
+}
