@@ -422,3 +422,32 @@ async fn a_v1_only_device_makes_the_client_fall_back_to_v1() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_chunk_waits_longer_than_the_others() {
+    bounded(async {
+        // Reply 1 is os params, reply 2 the first chunk: it comes 600 ms late (a slow erase).
+        let slow_first = || FaultPlan::one(FaultRule::nth(FaultKind::Delay { ms: 600 }, 2));
+        let image = signed("2.0.0", 64 * 1024, 4);
+        let config = ClientConfig {
+            timeout: Duration::from_millis(250),
+            first_chunk_timeout: Duration::from_secs(3),
+            ..quick()
+        };
+        let (shared, _timers) = board();
+        let mut c = client(&shared, slow_first(), config.clone());
+        let s = c.image_upload(&image, &UploadOptions::default(), &mut |_| {}).await.unwrap();
+        assert_eq!(s.retries, 0, "the long first-chunk timeout covered the slow erase: {s:?}");
+        assert_eq!(uploaded(&shared, image.len()), image);
+
+        // With the ordinary timeout for the first chunk too, it is resent; the device resumes
+        // the session by its sha and the upload still completes.
+        let (shared, _timers) = board();
+        let hasty = ClientConfig { first_chunk_timeout: config.timeout, ..config };
+        let mut c = client(&shared, slow_first(), hasty);
+        let s = c.image_upload(&image, &UploadOptions::default(), &mut |_| {}).await.unwrap();
+        assert!(s.retries >= 1, "{s:?}");
+        assert_eq!(uploaded(&shared, image.len()), image);
+    })
+    .await;
+}

@@ -694,3 +694,68 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     }
     out.join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(
+        slot: u32,
+        version: &str,
+        hash: u8,
+        active: bool,
+        confirmed: bool,
+        pending: bool,
+    ) -> ImageSlotState {
+        ImageSlotState {
+            image: None,
+            slot,
+            version: version.into(),
+            hash: Some(vec![hash; 32]),
+            bootable: true,
+            pending,
+            confirmed,
+            active,
+            permanent: false,
+        }
+    }
+
+    #[test]
+    fn image_list_is_an_aligned_table() {
+        let s = StateResponse::zephyr(vec![
+            slot(0, "1.0.0", 0x1a, true, true, false),
+            slot(1, "2.0.0.7", 0x2b, false, false, true),
+        ]);
+        insta::assert_snapshot!(state_table(&s), @r"
+        image  slot  version  hash                                                              flags
+        0      0     1.0.0    1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a  active confirmed bootable
+        0      1     2.0.0.7  2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b  pending bootable
+        ");
+        assert_eq!(state_table(&StateResponse::default()), "no images");
+    }
+
+    #[test]
+    fn device_errors_become_json_with_names() {
+        let e = ClientError::Device {
+            command: "image upload".into(),
+            error: smp::error::ErrorBody::group(smp::error::GroupErr::new(smp::header::Group::Image, 30)),
+        };
+        let v = error_json(&e);
+        assert_eq!(v["error"]["command"], "image upload");
+        assert_eq!(v["error"]["device"]["group_error"], "IMG_MGMT_ERR_INVALID_IMAGE_TOO_LARGE (30)");
+        let e = ClientError::Device {
+            command: "os echo".into(),
+            error: smp::error::ErrorBody::rc(smp::error::MgmtErr::EInval),
+        };
+        let v = error_json(&e);
+        assert_eq!(v["error"]["device"]["rc_name"], "EINVAL");
+        assert_eq!(v["error"]["message"], "os echo: the device answered MGMT_ERR_EINVAL (3)");
+    }
+
+    #[test]
+    fn hashes_must_be_hex() {
+        assert_eq!(parse_hash("00ff").ok(), Some(vec![0, 0xff]));
+        assert!(parse_hash("zz").is_err());
+        assert!(parse_hash("").is_err());
+    }
+}
