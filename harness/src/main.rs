@@ -25,6 +25,8 @@ enum Command {
     Sim(harness::cli::sim::Args),
     /// Talk to an SMP device (a `brownout sim` or a board) over UDP or a serial port / PTY.
     Client(Box<harness::cli::client::Args>),
+    /// Check scenario files for mistakes without running them; `--schema` prints their JSON Schema.
+    Check(harness::cli::check::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +48,7 @@ fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Sweep(args) => harness::cli::sweep::run(args),
         Command::Sim(args) => harness::cli::sim::run(args),
         Command::Client(args) => harness::cli::client::run(*args),
+        Command::Check(args) => harness::cli::check::run(args),
     }
 }
 
