@@ -82,11 +82,13 @@ fn every_example_validates_against_the_json_schema() {
 #[test]
 fn the_json_schema_rejects_what_the_parser_rejects() {
     let validator = schema_validator();
-    let good = "name: x\ndevice: {}\nsteps:\n  - reset\n  - upload: {image: a.bin, chunk_size: 1KiB}\n";
-    assert!(schema_errors(&validator, good).is_empty());
+    let good = "name: x\ndevice: {}\nsteps:\n  - reset\n  - power_off:\n  - upload: {image: a.bin, chunk_size: 1KiB}\n";
+    assert!(schema_errors(&validator, good).is_empty(), "{:?}", schema_errors(&validator, good));
+    assert!(Scenario::from_str(good, "good").is_ok());
     for bad in [
         "name: x\ndevice: {}\nsteps:\n  - uplod: {image: a.bin}\n",
         "name: x\ndevice: {}\nsteps:\n  - upload\n",
+        "name: x\ndevice: {}\nsteps:\n  - upload:\n",
         "name: x\ndevice: {}\nsteps:\n  - upload: {image: a.bin, chunk: 1}\n",
         "name: x\ndevice: {}\nsteps:\n  - wait_boot: {timeout: 5}\n",
         "name: x\ndevice: {}\nsteps:\n  - reset: {}\n    power_off: {}\n",

@@ -109,10 +109,19 @@ fn unknown_step<E: de::Error>(name: &str) -> E {
     E::custom(format!("unknown step `{name}`{hint}; the steps are: {}", Step::NAMES.join(", ")))
 }
 
-/// Lets the JSON Schema accept the bare-name form (`- reset`) of steps that allow it.
+/// Lets the JSON Schema accept the bare-name form (`- reset`) and the empty-value form
+/// (`- reset:`) of steps that allow them.
 fn add_bare_step_names(schema: &mut schemars::Schema) {
     let bare: Vec<&str> = Step::BARE_NAMES.iter().copied().filter(|n| !n.is_empty()).collect();
     if let Some(one_of) = schema.get_mut("oneOf").and_then(|v| v.as_array_mut()) {
+        for variant in one_of.iter_mut() {
+            let Some(props) = variant.get_mut("properties").and_then(|p| p.as_object_mut()) else { continue };
+            for (name, value) in props.iter_mut() {
+                if bare.contains(&name.as_str()) {
+                    *value = serde_json::json!({ "anyOf": [value.clone(), { "type": "null" }] });
+                }
+            }
+        }
         one_of.push(serde_json::json!({
             "description": "A step with no fields, written as its bare name.",
             "type": "string",
