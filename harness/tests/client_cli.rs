@@ -288,3 +288,73 @@ fn client_upload_survives_a_faulty_udp_link() {
 fn client_upload_with_a_window_survives_a_faulty_pty() {
     upload_through_faults("pty", "3");
 }
+
+#[test]
+fn client_file_settings_stat_shell_and_os_commands_over_udp() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &["--udp", "127.0.0.1:0"]);
+    let addr = sim.udp[0].to_string();
+    let t = ["--udp", addr.as_str()];
+    let run = |args: &[&str]| client(dir.path(), &t, args);
+    let ok =
+        |r: &Run, what: &str| assert!(r.ok(), "{what} failed:\n{}\nsim log:\n{}", r.output, sim.log_text());
+
+    // File system: upload 10 000 bytes, size, SHA-256 and CRC-32, download them back.
+    let local = dir.path().join("data.bin");
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    std::fs::write(&local, &data).unwrap();
+    let r = run(&["fs", "upload", local.to_str().unwrap(), "/lfs1/data.bin"]);
+    ok(&r, "fs upload");
+    assert_eq!(r.output.trim(), "wrote 10000 bytes to /lfs1/data.bin");
+    let r = run(&["fs", "stat", "/lfs1/data.bin"]);
+    assert_eq!(r.output.trim(), "/lfs1/data.bin: 10000 bytes");
+    let v = json(&run(&["--json", "fs", "hash", "/lfs1/data.bin", "--type", "sha256"]));
+    use sha2::Digest as _;
+    assert_eq!(v["output"], Value::String(hex::encode(sha2::Sha256::digest(&data))));
+    let r = run(&["fs", "hash", "/lfs1/data.bin"]);
+    ok(&r, "fs hash crc32");
+    assert!(r.output.starts_with("crc32 0x"), "{}", r.output);
+    let back = dir.path().join("back.bin");
+    let r = run(&["fs", "download", "/lfs1/data.bin", back.to_str().unwrap()]);
+    ok(&r, "fs download");
+    assert_eq!(std::fs::read(&back).unwrap(), data);
+    let r = run(&["fs", "stat", "/lfs1/missing"]);
+    assert_eq!(r.status.and_then(|s| s.code()), Some(1), "{}", r.output);
+    assert!(r.output.starts_with("error: fs status: the device answered group 8 error: "), "{}", r.output);
+
+    // Settings.
+    ok(&run(&["settings", "write", "app/name", "brownout"]), "settings write");
+    let r = run(&["settings", "read", "app/name"]);
+    assert_eq!(r.output.trim(), "app/name = \"brownout\" (hex 62726f776e6f7574)");
+    ok(&run(&["settings", "write", "app/raw", "00ff", "--hex"]), "settings write --hex");
+    let v = json(&run(&["--json", "settings", "read", "app/raw"]));
+    assert_eq!(v["val"], "00ff");
+    ok(&run(&["settings", "save"]), "settings save");
+    ok(&run(&["settings", "commit"]), "settings commit");
+    ok(&run(&["settings", "delete", "app/raw"]), "settings delete");
+
+    // Statistics, groups, info, params, shell, datetime.
+    let v = json(&run(&["--json", "stat", "list"]));
+    let first = v["stat_list"][0].as_str().expect("a stat group").to_string();
+    let r = run(&["stat", "show", &first]);
+    ok(&r, "stat show");
+    assert!(r.output.starts_with(&first), "{}", r.output);
+    let r = run(&["groups"]);
+    ok(&r, "groups");
+    assert!(r.output.contains("    1  image"), "{}", r.output);
+    let r = run(&["info"]);
+    ok(&r, "info");
+    assert!(!r.output.trim().is_empty());
+    let v = json(&run(&["--json", "params"]));
+    assert_eq!(v["buf_size"], 2048, "--udp sims have 2048-byte buffers: {v}");
+    let r = run(&["shell", "kernel", "version"]);
+    assert!(r.status.is_some(), "{}", r.output);
+    let r = run(&["datetime"]);
+    assert!(r.ok() || r.output.starts_with("error: os datetime get: the device answered"), "{}", r.output);
+
+    // Erase the empty secondary slot.
+    let r = run(&["image", "erase", "1"]);
+    ok(&r, "image erase");
+    assert_eq!(r.output.trim(), "erased slot 1");
+    assert!(sim.terminate().success());
+}

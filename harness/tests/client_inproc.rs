@@ -351,14 +351,19 @@ async fn sequence_numbers_wrap_and_every_command_round_trips() {
         assert!(r.is_ok() || r.as_ref().is_err_and(|e| e.device_error().is_some()), "{r:?}");
         // File system: 5 KiB round trip, size and hash.
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
-        let fs_result = c.fs_upload("/lfs/brownout.bin", &data).await;
-        if fs_result.is_ok() {
-            assert_eq!(c.fs_status("/lfs/brownout.bin").await.unwrap(), 5000);
-            assert_eq!(c.fs_download("/lfs/brownout.bin", 1 << 20).await.unwrap(), data);
-            let h = c.fs_hash("/lfs/brownout.bin", Some("sha256")).await.unwrap();
-            use sha2::Digest as _;
-            assert_eq!(h.output, smp::groups::fs::HashOutput::Bytes(sha2::Sha256::digest(&data).to_vec()));
-        }
+        assert_eq!(c.fs_upload("/lfs1/brownout.bin", &data).await.unwrap(), 5000);
+        assert_eq!(c.fs_status("/lfs1/brownout.bin").await.unwrap(), 5000);
+        assert_eq!(c.fs_download("/lfs1/brownout.bin", 1 << 20).await.unwrap(), data);
+        let h = c.fs_hash("/lfs1/brownout.bin", Some("sha256")).await.unwrap();
+        use sha2::Digest as _;
+        assert_eq!(h.output, smp::groups::fs::HashOutput::Bytes(sha2::Sha256::digest(&data).to_vec()));
+        let e = c.fs_download("/lfs1/brownout.bin", 100).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "fs download: \"/lfs1/brownout.bin\" is 5000 bytes, more than the 100 allowed"
+        );
+        let e = c.fs_status("/nowhere/x").await.unwrap_err();
+        assert!(e.to_string().starts_with("fs status: the device answered group 8 error: "), "{e}");
         // Erase the secondary (empty: success).
         c.image_erase(Some(1)).await.unwrap();
         match c.datetime_get().await {
