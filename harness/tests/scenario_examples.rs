@@ -99,3 +99,46 @@ fn the_json_schema_rejects_what_the_parser_rejects() {
         assert!(Scenario::from_str(bad, "bad").is_err(), "parser accepted:\n{bad}");
     }
 }
+
+/// The YAML blocks of `scenarios/README.md` parse and validate (also against the schema): whole scenarios as they are,
+/// step snippets (blocks starting with `- `) inside a minimal scenario. Files are not checked
+/// (the README's paths are illustrations).
+#[test]
+fn readme_yaml_blocks_are_valid() {
+    let readme = std::fs::read_to_string(testkit::workspace_root().join("scenarios/README.md")).unwrap();
+    let validator = schema_validator();
+    let mut blocks = 0;
+    let mut rest = readme.as_str();
+    while let Some(start) = rest.find("```yaml\n") {
+        let body = &rest[start + 8..];
+        let end = body.find("```").unwrap();
+        let block = &body[..end];
+        rest = &body[end + 3..];
+        blocks += 1;
+        let source = if block.trim_start().starts_with("- ") {
+            let devices = "devices:\n  - {name: a, layout: k64f-multi}\n  - {name: b}\n  - {name: c}\n";
+            let indented: String = block.lines().map(|l| format!("  {l}\n")).collect();
+            format!("name: snippet\n{devices}steps:\n{indented}")
+        } else {
+            block.to_string()
+        };
+        if let Err(e) = Scenario::from_str(&source, "README.md block") {
+            panic!("README block {blocks} does not validate:\n{source}\n{e}");
+        }
+        let errors = schema_errors(&validator, &source);
+        assert!(errors.is_empty(), "README block {blocks} fails the JSON Schema:\n{source}\n{errors:#?}");
+    }
+    assert!(blocks >= 25, "found only {blocks} yaml blocks");
+}
+
+/// Every step has a section in the README.
+#[test]
+fn readme_documents_every_step() {
+    let readme = std::fs::read_to_string(testkit::workspace_root().join("scenarios/README.md")).unwrap();
+    for name in harness::scenario::Step::NAMES {
+        assert!(
+            readme.lines().any(|l| l.starts_with("### ") && l.split([' ', ',']).any(|w| w == *name)),
+            "scenarios/README.md has no `### {name}` section"
+        );
+    }
+}

@@ -256,7 +256,7 @@ pub struct BehaviourRule {
     /// Match images of exactly this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Version>,
-    /// Match the image with this SHA-256 image hash.
+    /// Match the image with this SHA-256 image hash (all 32 bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<Hex>,
     /// What matched images do.

@@ -206,6 +206,18 @@ impl<'s> Checker<'s> {
             if r.version.is_some() == r.hash.is_some() {
                 self.report(&at, format!("behaviours[{i}]: give exactly one of `version` or `hash`"));
             }
+            if let Some(h) = &r.hash
+                && h.0.len() != 32
+            {
+                self.report_on(
+                    &at,
+                    &h.to_string(),
+                    format!(
+                        "behaviours[{i}]: hash has {} bytes; give the whole SHA-256 image hash (32 bytes)",
+                        h.0.len()
+                    ),
+                );
+            }
         }
         if let Some(l) = d.limits {
             if l.buf_size.is_some_and(|b| !(64..=65535).contains(&b.bytes)) {
