@@ -192,7 +192,8 @@ fn client_upgrades_a_sim_over_the_pty_with_a_window() {
     let dir = tempfile::tempdir().unwrap();
     let sim = start_sim(dir.path(), &["--pty"]);
     let pty = sim.pty().to_string();
-    upgrade_flow(dir.path(), &["--serial", &pty], &sim, "pty", "3");
+    // Short lines (64 bytes, markers and newline included) and an explicit baud rate.
+    upgrade_flow(dir.path(), &["--serial", &pty, "--line-length", "64", "--baud", "57600"], &sim, "pty", "3");
     // The device printed boot banners on the console; the client skipped them.
     assert!(sim.log_text().contains("console: *** Booting MCUboot ***"));
     assert!(sim.terminate().success());

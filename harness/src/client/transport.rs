@@ -404,3 +404,40 @@ impl ClientTransport for AnyTransport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smp::cbor::MapStyle;
+    use smp::groups::os::EchoRequest;
+    use smp::header::Version;
+    use smp::message::Request;
+
+    fn echo(seq: u8) -> Vec<u8> {
+        Request::Echo(EchoRequest { d: Some("x".into()) })
+            .encode(seq, Version::V2, MapStyle::Definite)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_buffer_with_several_packets_is_split() {
+        let buffer = [echo(1), echo(2), echo(3)].concat();
+        let packets = split_packets(&buffer);
+        assert_eq!(packets, vec![echo(1), echo(2), echo(3)]);
+    }
+
+    #[test]
+    fn a_buffer_whose_lengths_do_not_add_up_is_kept_whole() {
+        let mut buffer = [echo(1), echo(2)].concat();
+        buffer.truncate(buffer.len() - 1);
+        assert_eq!(split_packets(&buffer), vec![buffer.clone()]);
+        assert_eq!(split_packets(&[]), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn serial_settings_refuse_lines_too_short_to_frame() {
+        let settings = SerialSettings { line_length: 5, ..SerialSettings::new("/dev/null") };
+        let e = SerialTransport::open(&settings).unwrap_err();
+        assert_eq!(e.to_string(), "cannot frame the request: line length 5 is below the minimum of 7");
+    }
+}

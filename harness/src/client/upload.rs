@@ -206,7 +206,7 @@ impl<T: ClientTransport> SmpClient<T> {
                 }
                 continue 'session;
             }
-            if reply.off != first_end {
+            if reply.off > first_end {
                 summary.resumed_from = Some(reply.off);
             }
             let mut acked = reply.off;
