@@ -184,3 +184,26 @@ fn mcumgrctl_retries_through_wire_faults() {
         assert!(sim.terminate().success());
     }
 }
+
+/// Raw UART mode (`--raw-uart`, CONFIG_MCUMGR_TRANSPORT_RAW_UART): mcumgrctl `--raw` sends
+/// bare SMP packets; echo, upload and state read work.
+#[test]
+fn mcumgrctl_raw_uart_mode() {
+    let Some(tool) = mcumgrctl() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &["--pty", "--raw-uart"]);
+    let pty = sim.pty().to_string();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--serial", pty.as_str(), "--raw", "--timeout", "3000"];
+        all.extend_from_slice(args);
+        run_tool(dir.path(), &tool, &all, STEP)
+    };
+    let r = run(&["os", "echo", "raw hello"]);
+    assert!(r.ok() && r.output.contains("raw hello"), "{}", r.output);
+    let (image, _) = signed_image(dir.path(), "app-2.0.0.bin", "2.0.0", 20 * 1024);
+    let r = run(&["-q", "image", "upload", image.to_str().unwrap()]);
+    assert!(r.ok(), "{}", r.output);
+    let r = run(&["--json", "image", "get-state"]);
+    assert!(states(&r).iter().any(|s| s.0 == 1 && s.1 == "2.0.0"), "{}", r.output);
+    assert!(sim.terminate().success());
+}

@@ -305,3 +305,35 @@ fn a_manual_clock_device_serves_too() {
     assert_eq!(w.dev.with(|d| d.boot_count()), boots + 1);
     w.assert_answers(2);
 }
+
+#[test]
+fn raw_uart_serves_bare_packets_and_drops_a_partial_one_after_silence() {
+    use sim_device::transport::SerialFraming;
+    let mut w = Wire::with_device(
+        Kind::Pty,
+        FaultPlan::none(),
+        support::device(),
+        PtyConfig { framing: SerialFraming::Raw { input_timeout_ms: Some(100) }, ..PtyConfig::default() },
+    );
+    // Two requests in one write: both answered, as bare packets.
+    let mut both = echo(1, "one");
+    both.extend(echo(2, "two"));
+    w.send_raw(&both);
+    // Each reply is 8 header bytes and `len` body bytes (the length's low byte is enough here).
+    let whole = |b: &[u8]| b.len() >= 8 && b.len() >= 8 + usize::from(b[3]);
+    let mut got = Vec::new();
+    while !(whole(&got) && whole(&got[8 + usize::from(got[3])..])) {
+        got.extend(w.pty_client().read_some(WAIT).expect("raw replies"));
+    }
+    let first_len = 8 + usize::from(got[3]);
+    assert_eq!(echo_text(&got[..first_len]).as_deref(), Some("one"));
+    assert_eq!(echo_text(&got[first_len..]).as_deref(), Some("two"));
+    // Half a request, then silence: it is dropped, and the next whole one is answered.
+    let third = echo(3, "three");
+    w.send_raw(&third[..third.len() - 4]);
+    std::thread::sleep(Duration::from_millis(600));
+    w.send_raw(&echo(4, "four"));
+    let reply = w.pty_client().read_some(WAIT).expect("reply after the partial packet");
+    assert_eq!(reply[6], 4);
+    assert_eq!(echo_text(&reply).as_deref(), Some("four"));
+}

@@ -33,8 +33,8 @@ use sim_device::device::{Clock, DeviceConfig, FirmwareBehaviour};
 use sim_device::server::Limits;
 use sim_device::sweep::parse_algorithm;
 use sim_device::transport::{
-    Direction, FaultPlan, FaultRule, PtyConfig, PtyTransport, SharedDevice, Tap, Traffic, UdpConfig,
-    UdpTransport, WireEvent,
+    Direction, FaultPlan, FaultRule, PtyConfig, PtyTransport, SerialFraming, SharedDevice, Tap, Traffic,
+    UdpConfig, UdpTransport, WireEvent,
 };
 use smp::message::AnyMessage;
 
@@ -96,6 +96,14 @@ pub struct Args {
     /// dropped. Raise it for clients that send longer lines (smpmgr --line-length).
     #[arg(long, default_value_t = 128)]
     uart_rx_buf: usize,
+    /// Raw UART mode on the PTY (CONFIG_MCUMGR_TRANSPORT_RAW_UART): bare SMP packets, no
+    /// console framing and no banners (mcumgrctl --raw).
+    #[arg(long)]
+    raw_uart: bool,
+    /// In raw UART mode, drop a partial packet after this much silence
+    /// (CONFIG_MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS); 0 keeps it forever.
+    #[arg(long, default_value_t = 1000)]
+    raw_input_timeout_ms: u64,
     /// Do not print boot banners on the PTY console.
     #[arg(long)]
     no_banner: bool,
@@ -271,6 +279,14 @@ async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
                 link: args.pty_link.clone(),
                 console: !args.no_banner,
                 rx_line_len: args.uart_rx_buf,
+                framing: if args.raw_uart {
+                    SerialFraming::Raw {
+                        input_timeout_ms: (args.raw_input_timeout_ms > 0)
+                            .then_some(args.raw_input_timeout_ms),
+                    }
+                } else {
+                    SerialFraming::Console
+                },
                 faults: faults.clone(),
                 ..PtyConfig::default()
             },

@@ -37,7 +37,7 @@ use crate::server::Limits;
 pub use faults::{FaultControl, FaultKind, FaultParseError, FaultPlan, FaultRule, Trigger};
 pub use inproc::{InProcClient, InProcConfig};
 pub use pacing::Pacer;
-pub use pty::{PtyConfig, PtyTransport};
+pub use pty::{PtyConfig, PtyTransport, SerialFraming};
 pub use udp::{UdpConfig, UdpTransport};
 
 /// Why a transport could not be opened or used.

@@ -9,6 +9,7 @@
 //!   silently, and anything that is not a frame line is console input and ignored.
 //! * The device prints console text that is not SMP (MCUboot's and Zephyr's boot banners after
 //!   every reboot), as a real board does; clients must skip it.
+//! * Or, with [`SerialFraming::Raw`], Zephyr's raw UART mode: bare SMP packets, no framing.
 //! * With a baud rate ([`PtyConfig::baud`]) both directions are paced at 10 bits per byte, so
 //!   transfers take as long as on the wire.
 //! * The pts is put in raw mode (a fresh pts echoes and turns `\n` into `\r\n`), and this
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pty_process::{OwnedReadPty, OwnedWritePty, Pts};
-use smp::serial::{DecoderConfig, EncodeOptions, Event, SerialDecoder};
+use smp::serial::{DecoderConfig, EncodeOptions, Event, RawDecoder, SerialDecoder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Mutex, mpsc, watch};
 
@@ -42,6 +43,21 @@ pub const WRITE_STALL: Duration = Duration::from_millis(500);
 /// Bytes moved per paced step: small enough that pacing is smooth (5.6 ms at 115200 baud).
 const PACE_CHUNK: usize = 64;
 
+/// How SMP packets travel on the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SerialFraming {
+    /// Zephyr's console framing (`06 09` / `04 14` base64 lines with length and CRC).
+    #[default]
+    Console,
+    /// `CONFIG_MCUMGR_TRANSPORT_RAW_UART`: bare SMP packets back to back, each one's end found
+    /// from its header's `len`. No console text can share the line, so no banners are printed.
+    Raw {
+        /// `CONFIG_MCUMGR_TRANSPORT_RAW_UART_INPUT_TIMEOUT_TIME_MS`: a partial packet followed
+        /// by this much silence is thrown away (`None`: kept until more bytes come).
+        input_timeout_ms: Option<u64>,
+    },
+}
+
 /// How a PTY transport behaves.
 #[derive(Debug, Clone)]
 pub struct PtyConfig {
@@ -51,7 +67,9 @@ pub struct PtyConfig {
     pub baud: Option<u32>,
     /// The UART receive line buffer: longer lines are dropped (marker and newline counted).
     pub rx_line_len: usize,
-    /// How replies are cut into lines.
+    /// Console framing or raw UART.
+    pub framing: SerialFraming,
+    /// How replies are cut into lines (console framing).
     pub tx_framing: EncodeOptions,
     /// Print boot banners (MCUboot, Zephyr) after every reboot.
     pub console: bool,
@@ -66,6 +84,7 @@ impl Default for PtyConfig {
             name: "pty".into(),
             baud: None,
             rx_line_len: smp::serial::DEVICE_RX_LINE_LEN,
+            framing: SerialFraming::Console,
             tx_framing: EncodeOptions::default(),
             console: true,
             link: None,
@@ -88,6 +107,7 @@ pub struct PtyTransport {
 struct SerialLink {
     writer: Arc<Mutex<OwnedWritePty>>,
     pacer: Option<Arc<Mutex<Pacer>>>,
+    raw: bool,
     framing: EncodeOptions,
 }
 
@@ -116,6 +136,17 @@ impl Link for SerialLink {
     const ORDERED: bool = true;
 
     fn wire(&self, packet: &[u8], faults: &[FaultKind]) -> Vec<u8> {
+        if self.raw {
+            // No CRC and no lines: damage the packet itself.
+            let mut bytes = packet.to_vec();
+            if faults.contains(&FaultKind::CorruptCrc) {
+                faults::corrupt_last_byte(&mut bytes);
+            }
+            if faults.contains(&FaultKind::TruncateLine) {
+                faults::truncate_datagram(&mut bytes);
+            }
+            return bytes;
+        }
         let Ok(mut frame) = smp::serial::encode(packet, self.framing) else {
             // Only an empty or >64 KiB packet fails to frame; the device makes neither.
             return Vec::new();
@@ -166,24 +197,33 @@ impl PtyTransport {
         let link = SerialLink {
             writer: Arc::new(Mutex::new(writer)),
             pacer: config.baud.map(|b| Arc::new(Mutex::new(Pacer::new(b)))),
+            raw: matches!(config.framing, SerialFraming::Raw { .. }),
             framing: config.tx_framing,
         };
         let (out_tx, out_rx) = mpsc::channel::<Out<()>>(64);
         let mut tasks =
             vec![Task::spawn(emit::run(out_rx, link, faults.clone(), shared.clone(), config.name.clone()))];
-        let decoder = DecoderConfig {
-            max_line_len: config.rx_line_len,
-            ..DecoderConfig::device(shared.limits().buf_size as usize)
+        let buf_size = shared.limits().buf_size as usize;
+        let receiver = match config.framing {
+            SerialFraming::Console => Receiver::Console(SerialDecoder::with_config(DecoderConfig {
+                max_line_len: config.rx_line_len,
+                ..DecoderConfig::device(buf_size)
+            })),
+            SerialFraming::Raw { input_timeout_ms } => Receiver::Raw {
+                decoder: RawDecoder::new(buf_size),
+                timeout: input_timeout_ms.map(Duration::from_millis),
+            },
         };
+        let console = config.console && config.framing == SerialFraming::Console;
         tasks.push(Task::spawn(serve(
             reader,
             shared.clone(),
-            decoder,
+            receiver,
             pacer_rx,
             out_tx.clone(),
             config.name,
         )));
-        if config.console {
+        if console {
             tasks.push(Task::spawn(banners(shared.clone(), shared.boots(), out_tx)));
         }
         Ok(PtyTransport { path, link: config.link, faults, _tasks: tasks, _pts: pts })
@@ -240,17 +280,50 @@ fn make_link(target: &Path, link: &Path) -> Result<(), TransportError> {
         .map_err(|e| TransportError::io(format!("linking {} to {}", link.display(), target.display()), e))
 }
 
-/// Read the client's bytes, reassemble frames, hand packets to the device.
+/// The receiving side of the line.
+enum Receiver {
+    Console(SerialDecoder),
+    Raw { decoder: RawDecoder, timeout: Option<Duration> },
+}
+
+impl Receiver {
+    fn push(&mut self, bytes: &[u8]) {
+        match self {
+            Receiver::Console(d) => d.push(bytes),
+            Receiver::Raw { decoder, .. } => decoder.push(bytes),
+        }
+    }
+
+    /// The next packet, or why bytes were dropped; `None` when more bytes are needed.
+    fn next(&mut self) -> Option<Result<Vec<u8>, String>> {
+        loop {
+            return match self {
+                Receiver::Console(d) => match d.next_event()? {
+                    Ok(Event::Packet(p)) => Some(Ok(p.bytes)),
+                    // Console input for the shell: not ours.
+                    Ok(Event::Text(_)) => continue,
+                    Err(e) => Some(Err(e.to_string())),
+                },
+                Receiver::Raw { decoder, .. } => Some(decoder.next_packet()?.map_err(|e| e.to_string())),
+            };
+        }
+    }
+}
+
+/// Read the client's bytes, reassemble packets, hand them to the device.
 async fn serve(
     mut reader: OwnedReadPty,
     dev: SharedDevice,
-    config: DecoderConfig,
+    mut receiver: Receiver,
     mut pacer: Option<Pacer>,
     out: mpsc::Sender<Out<()>>,
     name: String,
 ) {
-    let mut decoder = SerialDecoder::with_config(config);
     let mut buf = vec![0u8; if pacer.is_some() { PACE_CHUNK } else { 4096 }];
+    let input_timeout = match &receiver {
+        Receiver::Raw { timeout, .. } => *timeout,
+        Receiver::Console(_) => None,
+    };
     loop {
         // Were the bytes already waiting (sent back to back behind the previous ones), or
         // did the line sit idle until the client wrote? Pacing needs to know.
@@ -260,9 +333,19 @@ async fn serve(
             r = &mut read => Some(r),
             _ = std::future::ready(()) => None,
         };
-        let (result, queued) = match ready {
-            Some(r) => (r, true),
-            None => (read.await, false),
+        let (result, queued) = match (ready, input_timeout) {
+            (Some(r), _) => (r, true),
+            (None, None) => (read.await, false),
+            (None, Some(t)) => match tokio::time::timeout(t, &mut read).await {
+                Ok(r) => (r, false),
+                Err(_) => {
+                    // Silence: a raw UART drops whatever partial packet it holds.
+                    if let Receiver::Raw { decoder, .. } = &mut receiver {
+                        decoder.reset();
+                    }
+                    continue;
+                }
+            },
         };
         let n = match result {
             Ok(0) | Err(_) => {
@@ -276,25 +359,21 @@ async fn serve(
             // The bytes have arrived once they would have crossed the line.
             if queued { p.pace_queued(n).await } else { p.pace(n).await }
         }
-        decoder.push(&buf[..n]);
-        while let Some(event) = decoder.next_event() {
-            match event {
-                Ok(Event::Packet(p)) => {
+        receiver.push(&buf[..n]);
+        while let Some(next) = receiver.next() {
+            match next {
+                Ok(packet) => {
                     dev.report(
                         &name,
-                        WireEvent::Packet { direction: Direction::Request, bytes: &p.bytes, faults: &[] },
+                        WireEvent::Packet { direction: Direction::Request, bytes: &packet, faults: &[] },
                     );
-                    for packet in dev.handle_async(p.bytes).await {
-                        if out.send(Out::Reply { to: (), packet }).await.is_err() {
+                    for reply in dev.handle_async(packet).await {
+                        if out.send(Out::Reply { to: (), packet: reply }).await.is_err() {
                             return;
                         }
                     }
                 }
-                Ok(Event::Text(_)) => {}
-                Err(e) => {
-                    let why = e.to_string();
-                    dev.report(&name, WireEvent::Discarded { bytes: 0, why: &why });
-                }
+                Err(why) => dev.report(&name, WireEvent::Discarded { bytes: 0, why: &why }),
             }
         }
     }
