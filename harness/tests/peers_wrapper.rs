@@ -60,3 +60,55 @@ fn mcumgr_client_wrapper_lists_images_over_the_pty_with_smp_v1() {
     assert!(log.contains("-> v1 read-rsp group=1 (image) id=0"), "{log}");
     assert!(sim.terminate().success());
 }
+
+const UPGRADE: &str = r#"
+import sys, time, mcumgr_client
+s = mcumgr_client.SerialSession(device=sys.argv[1], initial_timeout_s=3, subsequent_timeout_ms=500, nb_retry=1)
+s.upload(sys.argv[2])
+h = next(bytes(i["hash"]) for i in s.list() if i["slot"] == 1)
+s.test(h)
+print("PENDING", [i["pending"] for i in s.list() if i["slot"] == 1][0])
+s.reset()
+for _ in range(40):
+    time.sleep(0.25)
+    try:
+        imgs = s.list()
+    except Exception:
+        continue
+    run = [i for i in imgs if i["slot"] == 0 and i["active"]]
+    if run and run[0]["version"] == "2.0.0":
+        print("RUNNING 2.0.0 confirmed=%s" % run[0]["confirmed"])
+        break
+"#;
+
+/// The same client carries a whole SMP v1 test upgrade: upload a 72 KiB image, mark it for
+/// test, reset; the simulated MCUboot swaps and 2.0.0 runs, unconfirmed.
+#[test]
+fn mcumgr_client_wrapper_upgrades_over_the_pty_with_smp_v1() {
+    let Some(python) = testkit::python_with("mcumgr_client", "pip install mcumgr-client-wrapper==0.3.0")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = fixture("keys/ed25519.pub.pem");
+    let primary = fixture("images/app-1.0.0.bin");
+    let sim = Sim::start(
+        dir.path(),
+        &["-v"],
+        &["--key", key.to_str().unwrap(), "--primary", primary.to_str().unwrap(), "--pty"],
+    );
+    let (image, _) = support::signed_image(dir.path(), "app-2.0.0-big.bin", "2.0.0", 72 * 1024);
+    let script = dir.path().join("upgrade.py");
+    std::fs::write(&script, UPGRADE).unwrap();
+    let r = run_tool(
+        dir.path(),
+        &python,
+        &[script.to_str().unwrap(), sim.pty(), image.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert!(r.ok(), "{}\nsim log:\n{}", r.output, sim.log_text());
+    assert!(r.output.contains("PENDING True"), "{}", r.output);
+    assert!(r.output.contains("RUNNING 2.0.0 confirmed=False"), "{}\nsim log:\n{}", r.output, sim.log_text());
+    assert!(sim.log_text().contains("boot 2: running 2.0.0"));
+    assert!(sim.terminate().success());
+}
