@@ -59,6 +59,9 @@ pub struct DeviceSpec {
     /// `MCUBOOT_DOWNGRADE_PREVENTION`.
     #[serde(default, skip_serializing_if = "is_default")]
     pub downgrade_prevention: DowngradePrevention,
+    /// `BOOT_MAX_IMG_SECTORS` (default 128; `small-pages` needs 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_img_sectors: Option<u32>,
     /// SMP buffer limits (as reported by `os params`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
@@ -100,6 +103,7 @@ impl Default for DeviceSpec {
             behaviour: Behaviour::default(),
             behaviours: Vec::new(),
             downgrade_prevention: DowngradePrevention::default(),
+            max_img_sectors: None,
             limits: None,
             flash_file: None,
             reset_delay: None,

@@ -17,6 +17,7 @@
 //!
 //! Either way the error says `file:line:col`, what was found and expected, and shows the line.
 
+mod build;
 mod device;
 mod error;
 mod located;
@@ -29,6 +30,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use build::{BuildError, MAX_DEVICE_FILE};
 pub use device::{
     Behaviour, BehaviourRule, DeviceSpec, DowngradePrevention, Limits, Mode, SlotImage, SlotName,
 };

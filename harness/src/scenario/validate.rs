@@ -227,6 +227,9 @@ impl<'s> Checker<'s> {
                 self.report(&at, "limits.buf_count must be at least 1");
             }
         }
+        if d.max_img_sectors.is_some_and(|n| n == 0 || n > 8192) {
+            self.report(&at, "max_img_sectors must lie between 1 and 8192");
+        }
         if d.max_crash_boots == Some(0) {
             self.report(&at, "max_crash_boots must be at least 1");
         }
