@@ -70,3 +70,23 @@ fn a_file_that_is_not_a_key_is_a_typed_error() {
     assert!(matches!(err, BuildError::KeyNotText { .. } | BuildError::Key { .. }), "{err}");
     assert!(err.to_string().contains("app-1.0.0.bin"), "{err}");
 }
+
+#[test]
+fn transport_fault_steps_become_sim_rules() {
+    use harness::scenario::Step;
+    use sim_device::transport::{FaultKind, Trigger};
+    let path = testkit::workspace_root().join("scenarios/examples/transport-faults.yaml");
+    let scenario = Scenario::from_path(path).unwrap();
+    let rules: Vec<_> = scenario
+        .steps
+        .iter()
+        .filter_map(|s| match &s.value {
+            Step::TransportFault(t) => Some(t.rule().unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rules.len(), 3);
+    assert_eq!((rules[0].kind, rules[0].trigger), (FaultKind::Drop, Trigger::Nth(3)));
+    assert_eq!((rules[1].kind, rules[1].trigger), (FaultKind::Duplicate, Trigger::Probability(0.05)));
+    assert_eq!((rules[2].kind, rules[2].trigger), (FaultKind::Delay { ms: 1500 }, Trigger::EveryNth(7)));
+}

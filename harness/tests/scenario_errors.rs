@@ -185,3 +185,14 @@ fn oversized_input_is_refused_before_parsing() {
     let yaml = format!("name: big\ndescription: '{}'\ndevice: {{}}\nsteps: [reset]\n", "x".repeat(2 << 20));
     assert!(matches!(Scenario::from_str(&yaml, "big.yaml"), Err(ScenarioError::TooLarge { .. })));
 }
+
+#[test]
+fn alias_bombs_are_refused_not_expanded() {
+    // 100 KiB of text, referenced 5000 times: 500 MB if every alias were copied out.
+    let big = "x".repeat(100 << 10);
+    let refs = vec!["*big"; 5000].join(", ");
+    let yaml = format!("name: &big {big}\ndevice: {{}}\nsteps: [reset]\ntags: [{refs}]\n");
+    let err = Scenario::from_str(&yaml, "bomb.yaml").unwrap_err();
+    assert!(matches!(err, ScenarioError::Syntax(_)), "{err}");
+    assert!(err.to_string().contains("budget"), "{err}");
+}

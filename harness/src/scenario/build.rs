@@ -140,3 +140,30 @@ fn read_limited(what: &'static str, path: &Path) -> Result<Vec<u8>, BuildError> 
     }
     std::fs::read(path).map_err(err)
 }
+
+impl super::TransportFaultStep {
+    /// The simulator's transport fault rule for this step (validation guarantees exactly one
+    /// trigger, and `delay` with kind `delay`).
+    pub fn rule(&self) -> Result<sim_device::transport::FaultRule, BuildError> {
+        use super::TransportFaultKind as K;
+        use sim_device::transport::{FaultKind, FaultRule, Trigger};
+        let kind = match self.kind {
+            K::Drop => FaultKind::Drop,
+            K::Duplicate => FaultKind::Duplicate,
+            K::Delay => FaultKind::Delay {
+                ms: self.delay.ok_or_else(|| BuildError::Value("kind `delay` without `delay`".into()))?.ms,
+            },
+            K::Reorder => FaultKind::Reorder,
+            K::CorruptCrc => FaultKind::CorruptCrc,
+            K::Truncate => FaultKind::TruncateLine,
+            K::WrongSeq => FaultKind::WrongSeq,
+        };
+        let trigger = match (self.probability, self.nth, self.every) {
+            (Some(p), None, None) => Trigger::Probability(p.fraction()),
+            (None, Some(n), None) => Trigger::Nth(n),
+            (None, None, Some(n)) => Trigger::EveryNth(n),
+            _ => return Err(BuildError::Value("give exactly one of probability, nth, every".into())),
+        };
+        Ok(FaultRule { kind, trigger })
+    }
+}
