@@ -16,6 +16,8 @@
 //! | `TruncateLine` | the frame's last line loses the second half of its base64 text | the datagram loses its second half |
 //! | `WrongSeq` | the reply's sequence number is one more than the request's (CRC recomputed) | same |
 //!
+//! A PTY in raw UART mode has no frames: its replies are damaged like datagrams.
+//!
 //! The generator is SplitMix64, so a plan and a seed replay the same faults on the same
 //! replies.
 

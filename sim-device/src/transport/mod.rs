@@ -97,7 +97,8 @@ pub enum WireEvent<'a> {
     /// Bytes that never reached the device: a bad frame, an over-long line, a datagram cut to
     /// the buffer size.
     Discarded {
-        /// How many bytes.
+        /// How many bytes, when the transport knows (0 for a serial frame error, which may
+        /// span lines).
         bytes: usize,
         /// Why, in words.
         why: &'a str,

@@ -187,7 +187,8 @@ impl PtyTransport {
         set_raw(&pts).map_err(|e| TransportError::io("setting the pts to raw mode", e.into()))?;
         let path = rustix::pty::ptsname(pty.as_fd(), Vec::new())
             .map_err(|e| TransportError::io("reading the pts name", e.into()))?;
-        let path = PathBuf::from(std::ffi::OsStr::new(&*path.to_string_lossy()));
+        let path =
+            PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(path.as_bytes()));
         if let Some(link) = &config.link {
             make_link(&path, link)?;
         }
