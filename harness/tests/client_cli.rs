@@ -359,3 +359,24 @@ fn client_file_settings_stat_shell_and_os_commands_over_udp() {
     assert_eq!(r.output.trim(), "erased slot 1");
     assert!(sim.terminate().success());
 }
+
+#[test]
+fn client_uploads_over_a_paced_pty_with_big_frames_and_a_window() {
+    // 2048-byte buffers (frames of ~2.8 KB of base64 lines) and four chunks in flight on a
+    // line paced at 115200 baud.
+    let dir = tempfile::tempdir().unwrap();
+    let sim = start_sim(dir.path(), &["--pty", "--baud", "115200", "--buf-size", "2048"]);
+    let pty = sim.pty().to_string();
+    let (image, hash) = signed_image(dir.path(), "app-2.0.0.bin", "2.0.0", 24 * 1024);
+    let r = client(
+        dir.path(),
+        &["--serial", &pty],
+        &["--json", "image", "upload", image.to_str().unwrap(), "--window", "4"],
+    );
+    let v = json(&r);
+    assert_eq!(v["chunk_size"].as_u64().map(|c| c > 1900), Some(true), "{v}");
+    assert_eq!(v["matched"], Value::Bool(true), "{v}");
+    let v = json(&client(dir.path(), &["--serial", &pty], &["--json", "image", "list"]));
+    assert_eq!(v["images"][1]["hash"], Value::String(hash), "{v}");
+    assert!(sim.terminate().success());
+}

@@ -13,7 +13,6 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +27,9 @@ const MAX_DATAGRAM: usize = 65_535;
 
 /// How long the serial reader thread blocks in one read before it checks whether it should stop.
 const SERIAL_READ_SLICE: Duration = Duration::from_millis(50);
+
+/// Time allowed to write one frame beyond its time on the line.
+const WRITE_SLACK_MS: u64 = 5000;
 
 /// Why bytes could not be moved.
 #[derive(Debug, thiserror::Error)]
@@ -245,6 +247,7 @@ pub struct SerialTransport {
     stop: Arc<AtomicBool>,
     options: EncodeOptions,
     path: String,
+    baud: u32,
 }
 
 impl std::fmt::Debug for SerialTransport {
@@ -286,8 +289,45 @@ impl SerialTransport {
             stop,
             options: EncodeOptions::fill(settings.line_length),
             path: settings.path.clone(),
+            baud: settings.baud,
         })
     }
+}
+
+/// Write all of `bytes`, retrying the port's short timeouts until `limit` has passed.
+fn write_within(port: &mut dyn serialport::SerialPort, bytes: &[u8], limit: Duration) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match port.write(rest) {
+            Ok(0) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "the port took no bytes"));
+            }
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                        | std::io::ErrorKind::WouldBlock
+                ) =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{} of {} bytes still unwritten after {} ms",
+                            rest.len(),
+                            bytes.len(),
+                            limit.as_millis()
+                        ),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    port.flush()
 }
 
 /// The reader thread: decode console bytes into packets until told to stop or the port fails.
@@ -338,9 +378,14 @@ impl ClientTransport for SerialTransport {
             smp::serial::encode(packet, self.options).map_err(|e| TransportError::Frame(e.to_string()))?;
         let writer = self.writer.clone();
         let path = self.path.clone();
+        // The port's own timeout is short (it paces the reader); a frame may take longer to
+        // drain at a low baud rate or behind a full buffer, so keep writing until a deadline
+        // of a few seconds plus the frame's time on the line.
+        let line_ms = (frame.len() as u64 * 10 * 1000) / u64::from(self.baud.max(1));
+        let limit = Duration::from_millis(WRITE_SLACK_MS + 2 * line_ms);
         let result = tokio::task::spawn_blocking(move || {
             let mut port = writer.lock().unwrap_or_else(|e| e.into_inner());
-            port.write_all(&frame).and_then(|()| port.flush())
+            write_within(&mut **port, &frame, limit)
         })
         .await;
         match result {
