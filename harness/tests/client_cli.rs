@@ -116,6 +116,7 @@ fn upgrade_flow(dir: &Path, transport: &[&str], sim: &Sim, name: &str, window: &
     let r = run(&["image", "upload", image.to_str().unwrap(), "--window", window]);
     ok(&r, "image upload");
     insta::assert_snapshot!(format!("{name}_upload"), redact(&r.output));
+    assert!(r.output.ends_with(&format!("image hash {hash}\n")), "the hash to test with:\n{}", r.output);
 
     let r = run(&["image", "list"]);
     ok(&r, "image list");
@@ -262,6 +263,7 @@ fn upload_through_faults(transport_arg: &str, window: &str) {
     );
     let v = json(&r);
     assert_eq!(v["bytes"].as_u64(), Some(std::fs::metadata(&image).unwrap().len()));
+    assert_eq!(v["image_hash"], Value::String(hash.clone()));
     let recovered = v["retries"].as_u64().unwrap() + v["resyncs"].as_u64().unwrap();
     assert!(recovered >= 5, "the faults forced retries or resyncs: {v}");
     assert_eq!(v["matched"], Value::Bool(true), "the device's SHA-256 check: {v}");

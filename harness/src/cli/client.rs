@@ -443,7 +443,14 @@ async fn image(
                 bar.finish_and_clear();
             }
             let s = result?;
-            out(upload_text(&s, &file), upload_json(&s))
+            let hash = file_image_hash(&data);
+            let mut text = upload_text(&s, &file);
+            if let Some(h) = &hash {
+                text.push_str(&format!("\nimage hash {}", hex::encode(h)));
+            }
+            let mut value = upload_json(&s);
+            value["image_hash"] = json!(hash.as_deref().map(hex::encode));
+            out(text, value)
         }
     }
 }
@@ -625,6 +632,14 @@ fn slots_json(s: &SlotInfoResponse) -> Value {
         })
         .collect();
     json!({ "images": images })
+}
+
+/// The SHA-256 TLV of an MCUboot image file: the hash `image list` shows and `image test`
+/// takes. `None` if the file does not parse as an image.
+fn file_image_hash(data: &[u8]) -> Option<Vec<u8>> {
+    let header = mcuboot::image::ImageHeader::parse(data).ok()?;
+    let tlvs = mcuboot::image::tlvs(&header, data).ok()?;
+    tlvs.iter().find(|t| t.kind == mcuboot::image::TlvKind::Sha256 && !t.protected).map(|t| t.data.to_vec())
 }
 
 fn upload_text(s: &UploadSummary, file: &Path) -> String {
