@@ -301,7 +301,7 @@ async fn a_silent_device_is_a_timeout_after_the_configured_retries() {
             retries: 2,
             ..ClientConfig::default()
         };
-        let mut c = client(&shared, silent, config);
+        let mut c = client(&shared, silent, config.clone());
         let e = c.echo("anyone?").await.unwrap_err();
         assert!(
             matches!(&e, ClientError::Timeout { command, attempts: 3, timeout_ms: 60, .. } if command == "os echo"),
@@ -319,6 +319,16 @@ async fn a_silent_device_is_a_timeout_after_the_configured_retries() {
             matches!(&e, ClientError::Timeout { command, attempts: 3, timeout_ms: 120, .. } if command == "image upload"),
             "{e:?}"
         );
+        // Per-command timeouts.
+        let timeouts = [(smp::groups::Command::Echo, Duration::from_millis(20)), (smp::groups::Command::ImageErase, Duration::from_millis(25))];
+        let silent = FaultPlan::one(FaultRule::probability(FaultKind::Drop, 1.0));
+        let mut c = client(&shared, silent, ClientConfig { command_timeouts: timeouts.into_iter().collect(), ..config });
+        let e = c.echo("x").await.unwrap_err();
+        assert_eq!(e.to_string(), "os echo: no reply after 3 attempt(s) of 20 ms each");
+        let e = c.image_erase(None).await.unwrap_err();
+        assert_eq!(e.to_string(), "image erase: no reply after 3 attempt(s) of 25 ms each");
+        let e = c.params().await.unwrap_err();
+        assert_eq!(e.to_string(), "os params: no reply after 3 attempt(s) of 60 ms each");
     })
     .await;
 }

@@ -257,6 +257,7 @@ async fn run_async(args: Args) -> anyhow::Result<ExitCode> {
         first_chunk_timeout: Duration::from_millis(args.erase_timeout.max(1)),
         erase_timeout: Duration::from_millis(args.erase_timeout.max(1)),
         version_fallback: true,
+        command_timeouts: Default::default(),
     };
     let transport = match (&args.udp, &args.serial) {
         (Some(addr), _) => AnyTransport::Udp(UdpTransport::connect(*addr).await?),

@@ -28,12 +28,12 @@
 pub mod transport;
 pub mod upload;
 
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::Duration;
 
 use smp::cbor::MapStyle;
 use smp::error::{ErrorBody, MgmtErr};
-use smp::groups::Empty;
 use smp::groups::enumeration::EnumListResponse;
 use smp::groups::fs::{FsHashRequest, FsHashResponse, FsStatusRequest};
 use smp::groups::image::{EraseRequest, SlotInfoResponse, StateResponse, StateWriteRequest};
@@ -45,6 +45,7 @@ use smp::groups::settings::{
 };
 use smp::groups::shell::{ShellExecRequest, ShellExecResponse};
 use smp::groups::stat::{StatShowRequest, StatShowResponse};
+use smp::groups::{Command, Empty};
 use smp::header::{Header, Version};
 use smp::message::{MessageError, Request, Response, ResponseBody};
 
@@ -71,6 +72,9 @@ pub struct ClientConfig {
     pub erase_timeout: Duration,
     /// Switch protocol version when the device says the requested one is too new / too old.
     pub version_fallback: bool,
+    /// Per-command waits overriding `timeout` (and `erase_timeout` for `image erase`). Upload
+    /// chunks after the first use `timeout`.
+    pub command_timeouts: BTreeMap<Command, Duration>,
 }
 
 impl Default for ClientConfig {
@@ -85,6 +89,7 @@ impl Default for ClientConfig {
             first_chunk_timeout: Duration::from_secs(30),
             erase_timeout: Duration::from_secs(30),
             version_fallback: true,
+            command_timeouts: BTreeMap::new(),
         }
     }
 }
@@ -253,10 +258,16 @@ impl<T: ClientTransport> SmpClient<T> {
         seq
     }
 
-    /// Send `request` and wait for its reply with the configured timeout and retries.
+    /// Send `request` and wait for its reply with the configured timeout (per command, if one
+    /// is set for it) and retries.
     pub async fn call(&mut self, request: &Request) -> Result<ResponseBody, ClientError> {
-        let timeout = self.config.timeout;
+        let timeout = self.timeout_for(request, self.config.timeout);
         self.call_with(request, timeout).await
+    }
+
+    /// The wait for `request`: its per-command override, else `default`.
+    fn timeout_for(&self, request: &Request, default: Duration) -> Duration {
+        request.command().and_then(|c| self.config.command_timeouts.get(&c).copied()).unwrap_or(default)
     }
 
     /// Send `request`, each attempt waiting at most `timeout`, at most `1 + retries` attempts.
@@ -436,8 +447,9 @@ impl<T: ClientTransport> SmpClient<T> {
 
     /// `image erase` of `slot` (default: the one not running). Waits the erase timeout.
     pub async fn image_erase(&mut self, slot: Option<u32>) -> Result<(), ClientError> {
-        let timeout = self.config.erase_timeout;
-        let body = self.call_with(&Request::ImageErase(EraseRequest { slot }), timeout).await?;
+        let request = Request::ImageErase(EraseRequest { slot });
+        let timeout = self.timeout_for(&request, self.config.erase_timeout);
+        let body = self.call_with(&request, timeout).await?;
         expect_reply!(body, ImageErase, "image erase").map(|_| ())
     }
 
