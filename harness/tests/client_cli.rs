@@ -355,6 +355,22 @@ fn client_file_settings_stat_shell_and_os_commands_over_udp() {
     let r = run(&["datetime"]);
     assert!(r.ok() || r.output.starts_with("error: os datetime get: the device answered"), "{}", r.output);
 
+    // An older image with --upgrade: the device refuses it on the first chunk.
+    let (old, _) = signed_image(dir.path(), "app-0.9.0.bin", "0.9.0", 8 * 1024);
+    let r = run(&["image", "upload", old.to_str().unwrap(), "--upgrade"]);
+    assert_eq!(r.status.and_then(|s| s.code()), Some(1), "{}", r.output);
+    assert_eq!(
+        r.output.trim(),
+        "error: image upload: the device answered group 1 error: IMG_MGMT_ERR_CURRENT_VERSION_IS_NEWER (27)"
+    );
+    // Not an image at all.
+    let r = run(&["image", "upload", local.to_str().unwrap()]);
+    assert_eq!(r.status.and_then(|s| s.code()), Some(1), "{}", r.output);
+    assert_eq!(
+        r.output.trim(),
+        "error: image upload: the device answered group 1 error: IMG_MGMT_ERR_INVALID_IMAGE_HEADER_MAGIC (23)"
+    );
+
     // Erase the empty secondary slot.
     let r = run(&["image", "erase", "1"]);
     ok(&r, "image erase");
