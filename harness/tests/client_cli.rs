@@ -342,6 +342,8 @@ fn client_file_settings_stat_shell_and_os_commands_over_udp() {
     let r = run(&["stat", "show", &first]);
     ok(&r, "stat show");
     assert!(r.output.starts_with(&first), "{}", r.output);
+    let v = json(&run(&["groups", "--json"]));
+    assert!(v["groups"].as_array().unwrap().contains(&Value::from(1)), "{v}");
     let r = run(&["groups"]);
     ok(&r, "groups");
     assert!(r.output.contains("    1  image"), "{}", r.output);

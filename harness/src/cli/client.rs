@@ -64,8 +64,8 @@ pub struct Args {
     /// Sequence number of the first request (default: random).
     #[arg(long)]
     pub seq: Option<u8>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
+    /// Print one JSON document instead of text (also accepted after the subcommand).
+    #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: ClientCommand,
