@@ -68,15 +68,22 @@ fn client(shared: &SharedDevice, faults: FaultPlan, config: ClientConfig) -> Smp
     SmpClient::new(InProcTransport::new(inproc), config)
 }
 
-/// Short timeouts: the in-process device answers in microseconds.
+/// The in-process device answers in microseconds, but a loaded CI machine may stall a
+/// thread: timeouts generous enough that tests asserting "no retries" never see one.
 fn quick() -> ClientConfig {
     ClientConfig {
-        timeout: Duration::from_millis(400),
-        first_chunk_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(2),
+        first_chunk_timeout: Duration::from_secs(10),
         retries: 4,
         first_seq: Some(250),
         ..ClientConfig::default()
     }
+}
+
+/// Short timeouts for uploads through faults, where every dropped reply costs one timeout
+/// (those tests only assert lower bounds on retries).
+fn faulty() -> ClientConfig {
+    ClientConfig { timeout: Duration::from_millis(400), ..quick() }
 }
 
 /// The bytes of the secondary slot where an upload lands, `len` of them.
@@ -153,7 +160,8 @@ async fn full_dfu_upload_list_test_reset_confirm() {
 /// ends up holding exactly the image.
 async fn upload_with_faults(window: usize, faults: FaultPlan) -> (harness::client::UploadSummary, u64) {
     let (shared, _timers) = board();
-    let mut c = client(&shared, faults, quick());
+    let config = if faults.rules.is_empty() { quick() } else { faulty() };
+    let mut c = client(&shared, faults, config);
     let image = signed("2.0.0", 70 * 1024, 3);
     let options = UploadOptions { window, ..UploadOptions::default() };
     let summary = c.image_upload(&image, &options, &mut |_| {}).await.unwrap();
@@ -441,12 +449,12 @@ async fn a_v1_only_device_makes_the_client_fall_back_to_v1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_chunk_waits_longer_than_the_others() {
     bounded(async {
-        // Reply 1 is os params, reply 2 the first chunk: it comes 600 ms late (a slow erase).
-        let slow_first = || FaultPlan::one(FaultRule::nth(FaultKind::Delay { ms: 600 }, 2));
+        // Reply 1 is os params, reply 2 the first chunk: it comes 2.5 s late (a slow erase).
+        let slow_first = || FaultPlan::one(FaultRule::nth(FaultKind::Delay { ms: 2500 }, 2));
         let image = signed("2.0.0", 64 * 1024, 4);
         let config = ClientConfig {
-            timeout: Duration::from_millis(250),
-            first_chunk_timeout: Duration::from_secs(3),
+            timeout: Duration::from_millis(1000),
+            first_chunk_timeout: Duration::from_secs(10),
             ..quick()
         };
         let (shared, _timers) = board();
