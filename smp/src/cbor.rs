@@ -595,7 +595,7 @@ impl Decoder<'_> {
                 };
                 return Err(self.err(chunk_start, CborErrorKind::BadChunk { outer, found }));
             };
-            let total = out.len() as u64 + len;
+            let total = (out.len() as u64).saturating_add(len);
             if total > self.limits.max_string_len as u64 {
                 return Err(self.err(
                     chunk_start,

@@ -163,3 +163,19 @@ fn error_bodies_with_wrong_types_are_refused() {
     let e = Response::decode(&bytes).unwrap_err();
     assert!(e.to_string().contains("key \"err\": expected map, found text string"), "{e}");
 }
+
+/// Found by the `cbor_decode` fuzz target in CI's smoke run: a chunk of an indefinite-length
+/// byte string declaring a length near u64::MAX after earlier chunks overflowed the running
+/// total. It must be a typed "string too long" error under both limit sets.
+#[test]
+fn chunked_string_with_a_huge_chunk_length_is_an_error_not_an_overflow() {
+    let mut data = vec![0x5f, 0x41, b'A', 0x41, b',', 0x41, b'A', 0x41, b'A', 0x41, 0x00, 0x5b];
+    data.extend(std::iter::repeat_n(0xff, 8));
+    data.push(0xff);
+    let tight = Limits { max_depth: 4, max_items: 64, max_string_len: 64, max_total: 256 };
+    for limits in [Limits::default(), tight] {
+        let err = cbor::decode_with(&data, &limits).unwrap_err();
+        assert!(matches!(err.kind, CborErrorKind::StringTooLong { .. }), "{err}");
+        assert!(cbor::decode_prefix(&data, &limits).is_err());
+    }
+}
