@@ -27,6 +27,8 @@ enum Command {
     Client(Box<harness::cli::client::Args>),
     /// Check scenario files for mistakes without running them; `--schema` prints their JSON Schema.
     Check(harness::cli::check::Args),
+    /// Run scenario files against the in-process simulator; JUnit/JSON reports for CI.
+    Run(harness::cli::run::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +51,7 @@ fn run(command: Command) -> anyhow::Result<std::process::ExitCode> {
         Command::Sim(args) => harness::cli::sim::run(args),
         Command::Client(args) => harness::cli::client::run(*args),
         Command::Check(args) => harness::cli::check::run(args),
+        Command::Run(args) => harness::cli::run::run(args),
     }
 }
 

@@ -4,5 +4,6 @@ pub mod check;
 pub mod client;
 pub mod decode;
 pub mod image;
+pub mod run;
 pub mod sim;
 pub mod sweep;

@@ -1,0 +1,1024 @@
+//! Carrying out steps against the in-process simulator.
+//!
+//! A [`Session`] holds one device ([`SharedDevice`]), an [`SmpClient`] over the in-process
+//! transport to it, and what steps leave behind for later ones: the last SMP error, the
+//! transport faults in force, a power cut armed for the next phase.
+//!
+//! Time on the simulator is modelled (a manual clock): `os reset` schedules a reboot after the
+//! device's `reset_delay`, and the runner moves the clock to it when the reset step has its
+//! reply, so no scenario waits for real. `sleep` moves the clock; `wait_boot` moves it to each
+//! pending deadline (a reboot, a watchdog) until the device serves or cannot.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sim_device::device::{OffReason, RunState};
+use sim_device::flash::{EraseTear, FaultKind as FlashFault, WriteTear};
+use sim_device::transport::{FaultPlan, InProcClient, InProcConfig, SharedDevice};
+use smp::error::ErrorBody;
+use smp::groups::image::ImageSlotState;
+
+use crate::client::{ClientConfig, ClientError, InProcTransport, Progress, SmpClient, UploadOptions};
+use crate::scenario::{
+    AfterUpload, CutKind, ExpectStep, Flags, ImageRow, Phase, PowerLossStep, Scenario, SettingValue,
+    SmpErrorName, Step, TextMatch,
+};
+
+use super::report::StepStatus;
+
+/// Largest file `fs_download` accepts.
+const MAX_DOWNLOAD: u64 = 1 << 20;
+
+/// How often a step watches for the power being cut under it.
+const POWER_POLL: Duration = Duration::from_millis(2);
+
+/// Most deadlines `wait_boot` moves the clock to (a hang, its watchdog reset, …).
+const MAX_BOOT_DEADLINES: usize = 64;
+
+/// A power cut waiting for its phase to start.
+#[derive(Debug, Clone)]
+struct ArmedCut {
+    during: Phase,
+    /// The phase's N-th flash operation, or the upload offset (bytes) past which the next
+    /// flash operation is cut.
+    at: CutAt,
+    kind: FlashFault,
+    /// The `power_loss` step's line, for messages.
+    line: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum CutAt {
+    Op(u64),
+    UploadOffset(u64),
+    UploadFraction(f64),
+}
+
+/// One scenario's device, client and carried-over state.
+pub struct Session<'a> {
+    scenario: &'a Scenario,
+    shared: SharedDevice,
+    client: SmpClient<InProcTransport>,
+    faults: FaultPlan,
+    last_error: Option<ErrorBody>,
+    seed: u64,
+    base_boots: u64,
+    armed: Option<ArmedCut>,
+}
+
+/// What a step body returns: its status (usually `Passed`).
+type Outcome = StepStatus;
+
+fn passed() -> Outcome {
+    StepStatus::Passed { note: None }
+}
+
+fn noted(note: impl Into<String>) -> Outcome {
+    StepStatus::Passed { note: Some(note.into()) }
+}
+
+fn failed(expected: impl Into<String>, actual: impl Into<String>) -> Outcome {
+    StepStatus::Failed { expected: expected.into(), actual: actual.into() }
+}
+
+fn skipped(reason: impl Into<String>) -> Outcome {
+    StepStatus::Skipped { reason: reason.into() }
+}
+
+/// Client settings for the in-process device: it answers in microseconds, so waits are short
+/// but leave room for a loaded machine; dropped replies cost one `timeout` each.
+fn client_config(seed: u64) -> ClientConfig {
+    ClientConfig {
+        first_seq: Some((seed & 0xff) as u8),
+        timeout: Duration::from_millis(1000),
+        retries: 4,
+        first_chunk_timeout: Duration::from_secs(5),
+        erase_timeout: Duration::from_secs(5),
+        ..ClientConfig::default()
+    }
+}
+
+impl<'a> Session<'a> {
+    /// Connect a client to `shared` (must be called inside a tokio runtime).
+    pub fn new(scenario: &'a Scenario, shared: SharedDevice, seed: u64) -> Session<'a> {
+        let inproc = InProcClient::connect(&shared, InProcConfig::default());
+        let client = SmpClient::new(InProcTransport::new(inproc), client_config(seed));
+        let base_boots = shared.with(|d| d.boot_count());
+        Session {
+            scenario,
+            shared,
+            client,
+            faults: FaultPlan::none(),
+            last_error: None,
+            seed,
+            base_boots,
+            armed: None,
+        }
+    }
+
+    /// Carry out one step.
+    pub async fn run(&mut self, step: &Step, line: u64) -> Outcome {
+        match step {
+            Step::Echo(s) => {
+                let text = s.text.clone();
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.echo(&text).await }),
+                    |got| {
+                        if got == s.text {
+                            passed()
+                        } else {
+                            failed(format!("echo `{}`", s.text), format!("`{got}`"))
+                        }
+                    },
+                )
+                .await
+            }
+            Step::Upload(s) => self.upload(s).await,
+            Step::ImageState(s) => {
+                let out =
+                    self.smp(s.expect_error.as_ref(), |c| Box::pin(c.image_state()), |_| passed()).await;
+                if !matches!(out, StepStatus::Passed { .. }) || s.expect_error.is_some() {
+                    return out;
+                }
+                let rows = match self.client.image_state().await {
+                    Ok(r) => r.images,
+                    Err(e) => return failed("the image list", e.to_string()),
+                };
+                self.check_rows(&s.images, s.exact, &rows)
+            }
+            Step::ImageTest(s) => {
+                let hash = match self
+                    .pick_hash(
+                        s.image.unwrap_or(0),
+                        s.slot.or(Some(1)),
+                        s.hash.as_ref().map(|h| &h.0),
+                        s.hash_of.as_deref(),
+                    )
+                    .await
+                {
+                    Ok(h) => h.unwrap_or_default(),
+                    Err(o) => return o,
+                };
+                self.arm_phase(&[Phase::TrailerWrite]);
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.image_test(&hash).await }),
+                    |_| passed(),
+                )
+                .await
+            }
+            Step::ImageConfirm(s) => {
+                let hash = match self
+                    .pick_hash(0, None, s.hash.as_ref().map(|h| &h.0), s.hash_of.as_deref())
+                    .await
+                {
+                    Ok(h) => h,
+                    Err(o) => return o,
+                };
+                self.arm_phase(&[Phase::TrailerWrite]);
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.image_confirm(hash.as_deref()).await }),
+                    |_| passed(),
+                )
+                .await
+            }
+            Step::Erase(s) => {
+                let slot = s.slot.map(u32::from);
+                self.arm_phase(&[Phase::Erase]);
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.image_erase(slot).await }),
+                    |_| passed(),
+                )
+                .await
+            }
+            Step::Reset(s) => {
+                if s.boot_mode.is_some() {
+                    return skipped("`boot_mode` is not sent by the runner yet");
+                }
+                let force = s.force;
+                self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
+                let out = self
+                    .smp(
+                        s.expect_error.as_ref(),
+                        |c| Box::pin(async move { c.reset(force).await }),
+                        |_| passed(),
+                    )
+                    .await;
+                // The device reboots `reset_delay` after answering: move the modelled clock there.
+                self.shared.with(|d| {
+                    if let Some(at) = d.next_deadline_ms() {
+                        let now = d.now_ms();
+                        d.advance(at.saturating_sub(now));
+                    }
+                });
+                self.after_cut(out)
+            }
+            Step::PowerOff(_) => {
+                self.shared.with(|d| d.power_off());
+                passed()
+            }
+            Step::PowerOn(_) => {
+                self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
+                self.shared.with(|d| d.power_on());
+                self.after_cut(passed())
+            }
+            Step::PowerCycle(_) => {
+                self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
+                self.shared.with(|d| d.power_cycle());
+                self.after_cut(passed())
+            }
+            Step::PowerLoss(s) => self.power_loss(s, line),
+            Step::PowerLossSweep(_) => skipped(
+                "power_loss_sweep is not run by the runner yet (use `brownout sweep`); the steps after it run once, without a cut",
+            ),
+            Step::BitFlip(s) => {
+                if s.after_op.is_some() {
+                    return skipped("bit_flip with `after_op` is not supported by the runner yet");
+                }
+                let (flash, offset, bit) = (s.flash, s.offset.bytes, s.bit);
+                let Ok(offset) = u32::try_from(offset) else {
+                    return failed("a flash offset", format!("{offset} is past 4 GiB"));
+                };
+                match self.shared.with(|d| d.flash_mut().flip_bit(flash, offset, bit)) {
+                    Ok(()) => passed(),
+                    Err(e) => {
+                        failed(format!("flip bit {bit} at {offset:#x} of flash {flash}"), e.to_string())
+                    }
+                }
+            }
+            Step::WaitBoot(s) => self.wait_boot(s.timeout.map(|t| t.ms)),
+            Step::Sleep(s) => {
+                let ms = s.duration.ms;
+                self.shared.with(|d| d.advance(ms));
+                passed()
+            }
+            Step::Expect(e) => self.expect(e).await,
+            Step::FsUpload(s) => {
+                let data = match (&s.file, &s.contents) {
+                    (Some(f), _) => match read_file(&self.scenario.resolve(f)) {
+                        Ok(d) => d,
+                        Err(o) => return o,
+                    },
+                    (None, Some(c)) => c.as_bytes().to_vec(),
+                    (None, None) => return failed("`file` or `contents`", "neither"),
+                };
+                if s.chunk_size.is_some() {
+                    return skipped("fs_upload `chunk_size` is not supported by the runner yet");
+                }
+                let path = s.path.clone();
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.fs_upload(&path, &data).await }),
+                    |_| passed(),
+                )
+                .await
+            }
+            Step::FsDownload(s) => {
+                let path = s.path.clone();
+                let out = self
+                    .smp(
+                        s.expect_error.as_ref(),
+                        |c| Box::pin(async move { c.fs_download(&path, MAX_DOWNLOAD).await }),
+                        |got| match &s.expect_contents {
+                            Some(want) if want.as_bytes() != got.as_slice() => {
+                                failed(format!("{:?}", want), format!("{:?}", String::from_utf8_lossy(&got)))
+                            }
+                            _ => noted(format!("{} bytes", got.len())),
+                        },
+                    )
+                    .await;
+                match (&out, &s.save_as) {
+                    (StepStatus::Passed { .. }, Some(_)) => skipped(
+                        "the file was checked, but `save_as` needs a report directory, which the runner has not yet",
+                    ),
+                    _ => out,
+                }
+            }
+            Step::SettingsRead(s) => {
+                let name = s.name.clone();
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.settings_read(&name, None).await }),
+                    |got| match &s.expect {
+                        Some(want) if setting_bytes(want) != got.as_slice() => failed(
+                            describe_setting(want),
+                            format!("{:?} ({})", String::from_utf8_lossy(&got), hex::encode(&got)),
+                        ),
+                        _ => passed(),
+                    },
+                )
+                .await
+            }
+            Step::SettingsWrite(s) => {
+                let (name, value) = (s.name.clone(), setting_bytes(&s.value).to_vec());
+                let out = self
+                    .smp(
+                        s.expect_error.as_ref(),
+                        |c| Box::pin(async move { c.settings_write(&name, &value).await }),
+                        |_| passed(),
+                    )
+                    .await;
+                if s.save && matches!(out, StepStatus::Passed { .. }) && s.expect_error.is_none() {
+                    return self.smp(None, |c| Box::pin(c.settings_save(None)), |_| passed()).await;
+                }
+                out
+            }
+            Step::SettingsDelete(s) => {
+                let name = s.name.clone();
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.settings_delete(&name).await }),
+                    |_| passed(),
+                )
+                .await
+            }
+            Step::Shell(s) => {
+                let argv: Vec<String> = s.command.split_whitespace().map(str::to_string).collect();
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.shell_exec(&argv).await }),
+                    |got| {
+                        if let Some(ret) = s.ret
+                            && ret != got.ret
+                        {
+                            return failed(
+                                format!("return code {ret}"),
+                                format!("{} (output {:?})", got.ret, got.o),
+                            );
+                        }
+                        check_text("output", &s.output, &got.o)
+                    },
+                )
+                .await
+            }
+            Step::Hook(_) => skipped("device hooks are not wired into the runner yet"),
+            Step::ClearHooks(_) => skipped("device hooks are not wired into the runner yet"),
+            Step::TransportFault(s) => match s.rule() {
+                Ok(rule) => {
+                    let seed = s.seed.unwrap_or(self.seed ^ 0x7472_616e_7370_6f72);
+                    self.faults = self.faults.clone().with(rule).seed(seed);
+                    self.client.transport().inner().faults().set(self.faults.clone());
+                    passed()
+                }
+                Err(e) => failed("a transport fault", e.to_string()),
+            },
+            Step::ClearTransportFaults(_) => {
+                self.faults = FaultPlan::none();
+                self.client.transport().inner().faults().set(FaultPlan::none());
+                passed()
+            }
+            Step::Exec(_) => skipped(
+                "exec needs the simulator behind a PTY or UDP socket; the in-process target cannot run it",
+            ),
+            Step::Group(_) => skipped("group updates are not run by the runner yet"),
+            Step::On(_) => skipped("`on` (several devices) is not run by the runner yet"),
+        }
+    }
+
+    // ------------------------------------------------------------------ SMP requests
+
+    /// Send one SMP request (guarded against the power being cut under it) and judge its
+    /// result: with `expect_error` it must fail with that error; without, it must succeed and
+    /// `check` judges the reply.
+    async fn smp<T>(
+        &mut self,
+        expect_error: Option<&SmpErrorName>,
+        request: impl for<'c> FnOnce(
+            &'c mut SmpClient<InProcTransport>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<T, ClientError>> + 'c>,
+        >,
+        check: impl FnOnce(T) -> Outcome,
+    ) -> Outcome {
+        if let Some(o) = self.require_serving() {
+            return o;
+        }
+        let shared = self.shared.clone();
+        let result = tokio::select! {
+            r = request(&mut self.client) => r,
+            op = power_lost(&shared) => return self.cut_struck(op),
+        };
+        match (result, expect_error) {
+            (Ok(v), None) => {
+                self.last_error = None;
+                check(v)
+            }
+            (Ok(_), Some(want)) => {
+                self.last_error = None;
+                failed(format!("the request fails with {want}"), "it succeeded")
+            }
+            (Err(ClientError::Device { error, .. }), Some(want)) if error_is(&error, want) => {
+                self.last_error = Some(error);
+                passed()
+            }
+            (Err(e), want) => {
+                if let Some(body) = e.device_error() {
+                    self.last_error = Some(body.clone());
+                }
+                let expected = match want {
+                    Some(w) => format!("the request fails with {w}"),
+                    None => "the request succeeds".to_string(),
+                };
+                failed(expected, describe_client_error(&e))
+            }
+        }
+    }
+
+    /// A failure when the device cannot answer SMP now (off, bricked, hung, rebooting).
+    fn require_serving(&self) -> Option<Outcome> {
+        let state = self.shared.with(|d| (d.is_serving(), describe_state(d.state())));
+        (!state.0).then(|| failed("a device serving SMP", state.1))
+    }
+
+    async fn upload(&mut self, s: &crate::scenario::UploadStep) -> Outcome {
+        let path = self.scenario.resolve(&s.image);
+        let data = match read_file(&path) {
+            Ok(d) => d,
+            Err(o) => return o,
+        };
+        if let Some(o) = self.require_serving() {
+            return o;
+        }
+        let options = UploadOptions {
+            image: s.image_number.map(u32::from),
+            upgrade: s.upgrade,
+            window: s.window.map_or(1, |w| w.max(1) as usize),
+            chunk_size: s.chunk_size.map(|c| c.bytes as usize),
+            ..UploadOptions::default()
+        };
+        // A cut armed for this upload: by flash op now, by offset from the progress callback.
+        let mut cut_offset = None;
+        if let Some(cut) = self.armed.take_if(|c| c.during == Phase::Upload) {
+            match cut.at {
+                CutAt::Op(n) => self.shared.with(|d| d.cut_power_at(n, cut.kind)),
+                CutAt::UploadOffset(off) => cut_offset = Some((off, cut.kind)),
+                CutAt::UploadFraction(f) => cut_offset = Some(((data.len() as f64 * f) as u64, cut.kind)),
+            }
+        }
+        let shared = self.shared.clone();
+        let mut progress = |p: Progress| {
+            if let Some((off, kind)) = cut_offset
+                && p.offset >= off
+                && p.offset < p.total
+            {
+                shared.with(|d| d.cut_power_at(1, kind));
+                cut_offset = None;
+            }
+        };
+        let watch = self.shared.clone();
+        let result = tokio::select! {
+            r = self.client.image_upload(&data, &options, &mut progress) => r,
+            op = power_lost(&watch) => return self.cut_struck(op),
+        };
+        let summary = match (result, &s.expect_error) {
+            (Ok(summary), None) => summary,
+            (Ok(_), Some(want)) => return failed(format!("the upload fails with {want}"), "it succeeded"),
+            (Err(ClientError::Device { error, .. }), Some(want)) if error_is(&error, want) => {
+                self.last_error = Some(error);
+                return passed();
+            }
+            (Err(e), want) => {
+                if let Some(body) = e.device_error() {
+                    self.last_error = Some(body.clone());
+                }
+                let expected = match want {
+                    Some(w) => format!("the upload fails with {w}"),
+                    None => format!("{} uploads", s.image.display()),
+                };
+                return failed(expected, describe_client_error(&e));
+            }
+        };
+        self.last_error = None;
+        let mut note =
+            format!("{} bytes in {} chunks of {}", summary.bytes, summary.chunks, summary.chunk_size);
+        if let Some(from) = summary.resumed_from {
+            note.push_str(&format!(", resumed from {from}"));
+        }
+        let Some(then) = s.then else { return noted(note) };
+        let Some(hash) = file_image_hash(&data) else {
+            return failed(
+                format!("{} to be an MCUboot image with a SHA-256", s.image.display()),
+                "no SHA-256 TLV",
+            );
+        };
+        self.arm_phase(&[Phase::TrailerWrite]);
+        let out = match then {
+            AfterUpload::Test => {
+                self.smp(None, |c| Box::pin(async move { c.image_test(&hash).await }), |_| noted(note)).await
+            }
+            AfterUpload::Confirm => {
+                self.smp(
+                    None,
+                    |c| Box::pin(async move { c.image_confirm(Some(&hash)).await }),
+                    |_| noted(note),
+                )
+                .await
+            }
+        };
+        self.after_cut(out)
+    }
+
+    /// The hash an `image_test`/`image_confirm` sends: given, of a file, or of the image in a
+    /// slot (read from the image list). `None`: no hash (confirm the running image).
+    async fn pick_hash(
+        &mut self,
+        image: u8,
+        slot: Option<u8>,
+        hash: Option<&Vec<u8>>,
+        hash_of: Option<&Path>,
+    ) -> Result<Option<Vec<u8>>, Outcome> {
+        if let Some(h) = hash {
+            return Ok(Some(h.clone()));
+        }
+        if let Some(f) = hash_of {
+            let data = read_file(&self.scenario.resolve(f))?;
+            return file_image_hash(&data).map(Some).ok_or_else(|| {
+                failed(format!("{} to be an MCUboot image with a SHA-256", f.display()), "no SHA-256 TLV")
+            });
+        }
+        let Some(slot) = slot else { return Ok(None) };
+        if let Some(o) = self.require_serving() {
+            return Err(o);
+        }
+        let rows = self
+            .client
+            .image_state()
+            .await
+            .map_err(|e| failed("the image list", describe_client_error(&e)))?
+            .images;
+        rows.iter()
+            .find(|r| r.image.unwrap_or(0) == u32::from(image) && r.slot == u32::from(slot))
+            .and_then(|r| r.hash.clone())
+            .map(Some)
+            .ok_or_else(|| {
+                failed(
+                    format!("an image in image {image} slot {slot}"),
+                    format!("the image list: {}", rows_text(&rows)),
+                )
+            })
+    }
+
+    // ------------------------------------------------------------------ power
+
+    fn power_loss(&mut self, s: &PowerLossStep, line: u64) -> Outcome {
+        let tear = s.tear.map_or_else(
+            || 1 + (mix(self.seed ^ line) % 255) as u32,
+            |t| t.bytes.min(u64::from(u32::MAX)) as u32,
+        );
+        let kind = match s.kind {
+            CutKind::Before => FlashFault::CutBefore,
+            CutKind::After => FlashFault::CutAfter,
+            CutKind::Torn => FlashFault::TornWrite(WriteTear::Prefix { bytes: tear }),
+            CutKind::InterruptedErase => FlashFault::InterruptedErase(EraseTear::Prefix { bytes: tear }),
+        };
+        let at = match (s.op, s.offset, s.at, s.during) {
+            (Some(n), _, _, _) => CutAt::Op(n),
+            (None, Some(off), _, Phase::Upload) => CutAt::UploadOffset(off.bytes),
+            (None, None, Some(p), Phase::Upload) => CutAt::UploadFraction(p.fraction()),
+            _ => {
+                return skipped(
+                    "power_loss `at`/`offset` is supported for `during: upload` only; give `op` for other phases",
+                );
+            }
+        };
+        self.armed = Some(ArmedCut { during: s.during, at, kind, line });
+        noted(format!("armed for the next {:?} phase", s.during))
+    }
+
+    /// Arm the pending cut now if its phase is one of `phases` (by flash op).
+    fn arm_phase(&mut self, phases: &[Phase]) {
+        if let Some(cut) = self.armed.take_if(|c| phases.contains(&c.during)) {
+            let n = match cut.at {
+                CutAt::Op(n) => n,
+                // `power_loss` refuses offsets outside uploads.
+                CutAt::UploadOffset(_) | CutAt::UploadFraction(_) => 1,
+            };
+            self.shared.with(|d| d.cut_power_at(n, cut.kind));
+            self.armed = None;
+            let _ = cut.line;
+        }
+    }
+
+    /// After a step that may have run into an armed cut: the cut struck, or `out`.
+    fn after_cut(&mut self, out: Outcome) -> Outcome {
+        match self.shared.with(|d| lost_at(d.state())) {
+            Some(op) => self.cut_struck(op),
+            None => out,
+        }
+    }
+
+    /// The power was cut at flash op `op`: expected if a `power_loss` armed it.
+    fn cut_struck(&mut self, op: u64) -> Outcome {
+        // Leave no armed fault behind to strike a later phase.
+        self.shared.with(|d| d.flash_mut().clear_faults());
+        noted(format!("power cut at flash operation {op}; the device is off until power_on"))
+    }
+
+    fn wait_boot(&mut self, limit_ms: Option<u64>) -> Outcome {
+        let limit = limit_ms.or(self.scenario.timeout.map(|t| t.ms)).unwrap_or(10_000);
+        let (serving, state) = self.shared.with(|d| {
+            let start = d.now_ms();
+            for _ in 0..MAX_BOOT_DEADLINES {
+                match d.next_deadline_ms() {
+                    Some(at) if at.saturating_sub(start) <= limit => {
+                        let now = d.now_ms();
+                        d.advance(at.saturating_sub(now));
+                    }
+                    _ => break,
+                }
+            }
+            (d.is_serving(), describe_state(d.state()))
+        });
+        if serving { noted(state) } else { failed("the device boots and serves SMP", state) }
+    }
+
+    // ------------------------------------------------------------------ checks
+
+    async fn expect(&mut self, e: &ExpectStep) -> Outcome {
+        let mut problems: Vec<(String, String)> = Vec::new();
+        let mut unsupported = Vec::new();
+        let (serving, state, running, boots, bricked) = self.shared.with(|d| {
+            (
+                d.is_serving(),
+                describe_state(d.state()),
+                d.running().map(|r| r.version),
+                d.boot_count(),
+                matches!(d.state(), RunState::Bricked(_)),
+            )
+        });
+        if let Some(want) = e.boots
+            && want != serving
+        {
+            problems.push((
+                if want { "the device boots" } else { "the device does not boot" }.into(),
+                state.clone(),
+            ));
+        }
+        if let Some(want) = e.bricked
+            && want != bricked
+        {
+            problems.push((
+                if want { "the device is bricked" } else { "the device is not bricked" }.into(),
+                state.clone(),
+            ));
+        }
+        if let Some(want) = &e.running_version {
+            let ok = running.is_some_and(|v| want.allows(&v));
+            if !ok {
+                let wanted = want.0.iter().map(|v| v.0.to_string()).collect::<Vec<_>>().join(" or ");
+                let actual = match running {
+                    Some(v) => format!("{v} is running"),
+                    None => state.clone(),
+                };
+                problems.push((format!("running version {wanted}"), actual));
+            }
+        }
+        if let Some(want) = e.boot_count {
+            let got = boots.saturating_sub(self.base_boots);
+            if got != want {
+                problems.push((format!("{want} boots since the scenario started"), format!("{got}")));
+            }
+        }
+        if let Some(want) = &e.last_error {
+            let ok = self.last_error.as_ref().is_some_and(|b| error_is(b, want));
+            if !ok {
+                let actual = match &self.last_error {
+                    Some(b) => error_name(b),
+                    None => "the last request succeeded".into(),
+                };
+                problems.push((format!("the last request failed with {want}"), actual));
+            }
+        }
+        if !e.images.is_empty() {
+            if !serving {
+                problems.push(("an image list (the device serving SMP)".into(), state.clone()));
+            } else {
+                match self.client.image_state().await {
+                    Ok(r) => {
+                        if let StepStatus::Failed { expected, actual } =
+                            self.check_rows(&e.images, false, &r.images)
+                        {
+                            problems.push((expected, actual));
+                        }
+                    }
+                    Err(err) => problems.push(("the image list".into(), describe_client_error(&err))),
+                }
+            }
+        }
+        for f in &e.flash {
+            match self.check_flash(f) {
+                Ok(Some(p)) => problems.push(p),
+                Ok(None) => {}
+                Err(why) => unsupported.push(why),
+            }
+        }
+        if e.images_intact.is_some() {
+            unsupported.push("`images_intact`".to_string());
+        }
+        if !e.stats.is_empty() {
+            unsupported.push("`stats`".to_string());
+        }
+        if !e.files.is_empty() {
+            unsupported.push("`files`".to_string());
+        }
+        if !problems.is_empty() {
+            let expected = problems.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join("; ");
+            let actual = problems.iter().map(|p| p.1.as_str()).collect::<Vec<_>>().join("; ");
+            return failed(expected, actual);
+        }
+        if !unsupported.is_empty() {
+            return skipped(format!(
+                "the other checks held, but the runner cannot check {} yet",
+                unsupported.join(", ")
+            ));
+        }
+        passed()
+    }
+
+    /// One `flash:` region. `Err`: a form the runner cannot check yet.
+    fn check_flash(&self, f: &crate::scenario::FlashDigest) -> Result<Option<(String, String)>, String> {
+        use crate::scenario::AreaName;
+        use mcuboot::layout::AreaId;
+        let Some(name) = f.area else { return Err("raw `flash` regions".into()) };
+        let image = f.image.unwrap_or(0);
+        let id = match name {
+            AreaName::Primary => AreaId::Primary(image),
+            AreaName::Secondary => AreaId::Secondary(image),
+            AreaName::Scratch => AreaId::Scratch,
+        };
+        let bytes = self
+            .shared
+            .with(|d| d.map().area(id).and_then(|a| d.flash().area_contents(a).map(<[u8]>::to_vec)));
+        let Some(bytes) = bytes else {
+            return Ok(Some((
+                format!("flash area {name:?} of image {image}"),
+                "the layout has no such area".into(),
+            )));
+        };
+        let what = format!("{name:?} of image {image}").to_lowercase();
+        if let Some(file) = &f.starts_with {
+            let want = read_file(&self.scenario.resolve(file))
+                .map_err(|_| format!("unreadable {}", file.display()))?;
+            if !bytes.starts_with(&want) {
+                let first = want.iter().zip(&bytes).position(|(a, b)| a != b).unwrap_or(bytes.len());
+                return Ok(Some((
+                    format!("{what} starts with {}", file.display()),
+                    format!("it differs from byte {first:#x} on"),
+                )));
+            }
+        }
+        if let Some(want) = &f.sha256 {
+            let got = Sha256::digest(&bytes).to_vec();
+            if got != want.0 {
+                return Ok(Some((format!("{what} has SHA-256 {}", hex::encode(&want.0)), hex::encode(got))));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every expected row is in `rows` (and, with `exact`, nothing else is).
+    fn check_rows(&self, want: &[ImageRow], exact: bool, rows: &[ImageSlotState]) -> Outcome {
+        let mut problems = Vec::new();
+        for row in want {
+            let image = u32::from(row.image.unwrap_or(0));
+            let Some(got) =
+                rows.iter().find(|r| r.image.unwrap_or(0) == image && r.slot == u32::from(row.slot))
+            else {
+                problems.push(format!("no image in image {image} slot {}", row.slot));
+                continue;
+            };
+            if let Some(v) = &row.version {
+                let same = got.version.parse::<mcuboot::image::ImageVersion>().is_ok_and(|g| g == v.0);
+                if !same {
+                    problems.push(format!("slot {} has version {}, not {}", row.slot, got.version, v.0));
+                }
+            }
+            let hash = got.hash.clone().unwrap_or_default();
+            if let Some(h) = &row.hash
+                && !hash.starts_with(&h.0)
+            {
+                problems.push(format!(
+                    "slot {} hash {} does not start with {}",
+                    row.slot,
+                    hex::encode(&hash),
+                    hex::encode(&h.0)
+                ));
+            }
+            if let Some(f) = &row.hash_of {
+                match read_file(&self.scenario.resolve(f)).ok().and_then(|d| file_image_hash(&d)) {
+                    Some(h) if h == hash => {}
+                    Some(_) => problems.push(format!("slot {} does not hold {}", row.slot, f.display())),
+                    None => problems.push(format!("{} is not an image with a SHA-256", f.display())),
+                }
+            }
+            for (name, want, have) in flag_pairs(&row.flags, got) {
+                if let Some(w) = want
+                    && w != have
+                {
+                    problems.push(format!("slot {} {name} is {have}, not {w}", row.slot));
+                }
+            }
+        }
+        if exact && rows.len() != want.len() {
+            problems.push(format!("{} rows listed, {} expected", rows.len(), want.len()));
+        }
+        if problems.is_empty() {
+            return passed();
+        }
+        let expected = want.iter().map(row_text).collect::<Vec<_>>().join("\n");
+        failed(expected, format!("{}\n({})", rows_text(rows), problems.join("; ")))
+    }
+}
+
+/// Wait until the device loses power under a step; returns the flash op it was cut at.
+async fn power_lost(shared: &SharedDevice) -> u64 {
+    loop {
+        tokio::time::sleep(POWER_POLL).await;
+        if let Some(op) = shared.with(|d| lost_at(d.state())) {
+            return op;
+        }
+    }
+}
+
+fn lost_at(state: &RunState) -> Option<u64> {
+    match state {
+        RunState::Off(OffReason::PowerLost { op }) => Some(*op),
+        _ => None,
+    }
+}
+
+/// A device state in words.
+fn describe_state(state: &RunState) -> String {
+    match state {
+        RunState::Running(r) => format!("running {} (image {})", r.version, r.image),
+        RunState::Hung { image, .. } => format!("hung in {} (the watchdog has not reset it)", image.version),
+        RunState::Off(OffReason::PoweredOff) => "powered off".into(),
+        RunState::Off(OffReason::PowerLost { op }) => format!("off: power lost at flash operation {op}"),
+        RunState::Bricked(why) => format!("bricked: {why}"),
+        RunState::Halted(why) => format!("bootloader halted: {why}"),
+        other => format!("{other:?}"),
+    }
+}
+
+/// True if the device's error reply is the named error.
+fn error_is(body: &ErrorBody, want: &SmpErrorName) -> bool {
+    match want.group() {
+        Some(g) => body.err.is_some_and(|e| e.group == g && e.rc as i64 == want.code()),
+        None => body.rc.is_some_and(|rc| rc.code() == want.code()),
+    }
+}
+
+/// The C name of an error reply (`IMG_MGMT_ERR_…`), or its fields.
+fn error_name(body: &ErrorBody) -> String {
+    let named = SmpErrorName::all().into_iter().find(|n| error_is(body, n));
+    match (named, &body.rsn) {
+        (Some(n), Some(rsn)) => format!("{n} ({rsn})"),
+        (Some(n), None) => n.to_string(),
+        (None, _) => body.to_string(),
+    }
+}
+
+fn describe_client_error(e: &ClientError) -> String {
+    match e {
+        ClientError::Device { command, error } => format!("{command} failed with {}", error_name(error)),
+        other => other.to_string(),
+    }
+}
+
+fn flag_pairs(f: &Flags, got: &ImageSlotState) -> [(&'static str, Option<bool>, bool); 5] {
+    [
+        ("active", f.active, got.active),
+        ("confirmed", f.confirmed, got.confirmed),
+        ("pending", f.pending, got.pending),
+        ("permanent", f.permanent, got.permanent),
+        ("bootable", f.bootable, got.bootable),
+    ]
+}
+
+fn row_text(r: &ImageRow) -> String {
+    let mut s = format!("image {} slot {}", r.image.unwrap_or(0), r.slot);
+    if let Some(v) = &r.version {
+        s.push_str(&format!(" version {}", v.0));
+    }
+    if let Some(h) = &r.hash {
+        s.push_str(&format!(" hash {}…", hex::encode(&h.0)));
+    }
+    if let Some(f) = &r.hash_of {
+        s.push_str(&format!(" holding {}", f.display()));
+    }
+    let flags: Vec<String> = [
+        ("active", r.flags.active),
+        ("confirmed", r.flags.confirmed),
+        ("pending", r.flags.pending),
+        ("permanent", r.flags.permanent),
+        ("bootable", r.flags.bootable),
+    ]
+    .iter()
+    .filter_map(|(n, v)| v.map(|v| if v { n.to_string() } else { format!("not {n}") }))
+    .collect();
+    if !flags.is_empty() {
+        s.push_str(&format!(" [{}]", flags.join(", ")));
+    }
+    s
+}
+
+/// The image list as `image 0 slot 0 1.0.0 [active, confirmed] 3f2a1b0c…`, one per line.
+fn rows_text(rows: &[ImageSlotState]) -> String {
+    if rows.is_empty() {
+        return "(no images)".into();
+    }
+    rows.iter()
+        .map(|r| {
+            let flags: Vec<&str> = [
+                ("active", r.active),
+                ("confirmed", r.confirmed),
+                ("pending", r.pending),
+                ("permanent", r.permanent),
+            ]
+            .iter()
+            .filter(|(_, v)| *v)
+            .map(|(n, _)| *n)
+            .collect();
+            let hash = r.hash.as_deref().map(|h| hex::encode(h.get(..4).unwrap_or(h))).unwrap_or_default();
+            format!(
+                "image {} slot {} {} [{}] {hash}…",
+                r.image.unwrap_or(0),
+                r.slot,
+                r.version,
+                flags.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn check_text(what: &str, m: &TextMatch, got: &str) -> Outcome {
+    if let Some(eq) = &m.equals
+        && eq != got
+    {
+        return failed(format!("{what} {eq:?}"), format!("{got:?}"));
+    }
+    for c in &m.contains {
+        if !got.contains(c.as_str()) {
+            return failed(format!("{what} containing {c:?}"), format!("{got:?}"));
+        }
+    }
+    for c in &m.not_contains {
+        if got.contains(c.as_str()) {
+            return failed(format!("{what} not containing {c:?}"), format!("{got:?}"));
+        }
+    }
+    if let Some(re) = &m.regex {
+        match regex::Regex::new(re) {
+            Ok(r) if r.is_match(got) => {}
+            Ok(_) => return failed(format!("{what} matching /{re}/"), format!("{got:?}")),
+            Err(e) => return failed("a valid regular expression", e.to_string()),
+        }
+    }
+    passed()
+}
+
+fn setting_bytes(v: &SettingValue) -> &[u8] {
+    match v {
+        SettingValue::Text(t) => t.as_bytes(),
+        SettingValue::Hex(h) => &h.0,
+    }
+}
+
+fn describe_setting(v: &SettingValue) -> String {
+    match v {
+        SettingValue::Text(t) => format!("{t:?}"),
+        SettingValue::Hex(h) => hex::encode(&h.0),
+    }
+}
+
+/// A file the scenario names, bounded in size.
+fn read_file(path: &Path) -> Result<Vec<u8>, Outcome> {
+    let too_big =
+        |len: u64| failed(format!("{} readable", path.display()), format!("{len} bytes is too large"));
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() > crate::scenario::MAX_DEVICE_FILE => return Err(too_big(m.len())),
+        Ok(_) => {}
+        Err(e) => return Err(failed(format!("{} readable", path.display()), e.to_string())),
+    }
+    std::fs::read(path).map_err(|e| failed(format!("{} readable", path.display()), e.to_string()))
+}
+
+/// The SHA-256 TLV of an image file: the hash `image list` shows and `image test` takes.
+pub fn file_image_hash(data: &[u8]) -> Option<Vec<u8>> {
+    let header = mcuboot::image::ImageHeader::parse(data).ok()?;
+    let tlvs = mcuboot::image::tlvs(&header, data).ok()?;
+    tlvs.iter().find(|t| t.kind == mcuboot::image::TlvKind::Sha256 && !t.protected).map(|t| t.data.to_vec())
+}
+
+/// A 64-bit mix (splitmix64's finaliser) for deriving values from the seed.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
