@@ -119,13 +119,24 @@ fn skipped_steps_say_why_and_the_run_does_not_pass() {
     let root = testkit::workspace_root();
     let tmp = tempfile::tempdir().unwrap();
     let scenario = format!(
-        "name: uses steps the in-process runner cannot do yet\ndevice:\n  layout: k64f\n  key: {0}/keys/ed25519.pub.pem\n  primary: {0}/images/app-1.0.0.bin\nsteps:\n  - echo: {{ text: hi }}\n  - hook: {{ deny_reset: {{}} }}\n  - exec: {{ command: \"mcumgr --help\" }}\n  - echo: {{ text: still here }}\n",
+        "name: uses steps the in-process runner cannot do yet\ndevice:\n  layout: k64f\n  key: {0}/keys/ed25519.pub.pem\n  primary: {0}/images/app-1.0.0.bin\nsteps:\n  - echo: {{ text: hi }}\n  - power_loss_sweep: {{ during: swap }}\n  - exec: {{ command: \"mcumgr --help\" }}\n  - echo: {{ text: still here }}\n",
         root.join("fixtures").display()
     );
     std::fs::write(tmp.path().join("skips.yaml"), scenario).unwrap();
     let out = brownout(tmp.path(), &["run", "skips.yaml"]);
     assert_eq!(out.status.code(), Some(1), "a run with skipped steps has not passed");
     insta::assert_snapshot!("skipped_steps", redact(&text(&out), tmp.path()));
+}
+
+/// Hooks, file system, settings, shell, sleep and boot counts, through the example that uses
+/// them all.
+#[test]
+fn the_fs_settings_shell_hooks_example_passes() {
+    let root = testkit::workspace_root();
+    let out = brownout(&root, &["run", "scenarios/examples", "--filter", "fs-settings-shell-hooks"]);
+    let stdout = text(&out);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("(21 ✓;"), "{stdout}");
 }
 
 #[test]

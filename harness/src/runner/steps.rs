@@ -15,13 +15,14 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use sim_device::device::{OffReason, RunState};
 use sim_device::flash::{EraseTear, FaultKind as FlashFault, WriteTear};
+use sim_device::server::hooks::{AccessVerdict, Hooks, Verdict};
 use sim_device::transport::{FaultPlan, InProcClient, InProcConfig, SharedDevice};
 use smp::error::ErrorBody;
 use smp::groups::image::ImageSlotState;
 
 use crate::client::{ClientConfig, ClientError, InProcTransport, Progress, SmpClient, UploadOptions};
 use crate::scenario::{
-    AfterUpload, CutKind, ExpectStep, Flags, ImageRow, Phase, PowerLossStep, Scenario, SettingValue,
+    AfterUpload, CutKind, ExpectStep, Flags, Hook, ImageRow, Phase, PowerLossStep, Scenario, SettingValue,
     SmpErrorName, Step, TextMatch,
 };
 
@@ -355,8 +356,14 @@ impl<'a> Session<'a> {
                 )
                 .await
             }
-            Step::Hook(_) => skipped("device hooks are not wired into the runner yet"),
-            Step::ClearHooks(_) => skipped("device hooks are not wired into the runner yet"),
+            Step::Hook(h) => {
+                self.shared.with(|d| install_hook(d.hooks_mut(), h));
+                passed()
+            }
+            Step::ClearHooks(_) => {
+                self.shared.with(|d| *d.hooks_mut() = Hooks::new());
+                passed()
+            }
             Step::TransportFault(s) => match s.rule() {
                 Ok(rule) => {
                     let seed = s.seed.unwrap_or(self.seed ^ 0x7472_616e_7370_6f72);
@@ -450,6 +457,20 @@ impl<'a> Session<'a> {
             chunk_size: s.chunk_size.map(|c| c.bytes as usize),
             ..UploadOptions::default()
         };
+        // A chunk the device's buffer cannot hold is dropped unanswered (as Zephyr does):
+        // say so now instead of timing out.
+        if let Some(chunk) = options.chunk_size {
+            match self.client.upload_chunk_size(data.len() as u64, options.image, options.upgrade).await {
+                Ok(max) if chunk > max => {
+                    return failed(
+                        format!("chunk_size {chunk} to fit the device's buffer"),
+                        format!("at most {max} bytes of image data fit one request (os params buf_size)"),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => return failed("the device's buffer size (os params)", describe_client_error(&e)),
+            }
+        }
         // A cut armed for this upload: by flash op now, by offset from the progress callback.
         let mut cut_offset = None;
         if let Some(cut) = self.armed.take_if(|c| c.during == Phase::Upload) {
@@ -678,7 +699,8 @@ impl<'a> Session<'a> {
             }
         }
         if let Some(want) = e.boot_count {
-            let got = boots.saturating_sub(self.base_boots);
+            // The power-on boot at the start counts (the device is built fresh for the scenario).
+            let got = boots.saturating_sub(self.base_boots) + 1;
             if got != want {
                 problems.push((format!("{want} boots since the scenario started"), format!("{got}")));
             }
@@ -719,11 +741,24 @@ impl<'a> Session<'a> {
         if e.images_intact.is_some() {
             unsupported.push("`images_intact`".to_string());
         }
-        if !e.stats.is_empty() {
-            unsupported.push("`stats`".to_string());
+        for c in &e.stats {
+            let got = self.shared.with(|d| {
+                d.stats().group(&c.group).and_then(|g| g.fields.iter().find(|f| f.0 == c.name).map(|f| f.1))
+            });
+            let what = format!("{}.{}", c.group, c.name);
+            match (got, c.equals, c.at_least) {
+                (None, _, _) => problems.push((format!("counter {what}"), "no such counter".into())),
+                (Some(v), Some(eq), _) if v != eq => problems.push((format!("{what} = {eq}"), v.to_string())),
+                (Some(v), _, Some(min)) if v < min => {
+                    problems.push((format!("{what} >= {min}"), v.to_string()))
+                }
+                _ => {}
+            }
         }
-        if !e.files.is_empty() {
-            unsupported.push("`files`".to_string());
+        for f in &e.files {
+            if let Some(p) = self.check_file(f, serving, &state).await {
+                problems.push(p);
+            }
         }
         if !problems.is_empty() {
             let expected = problems.iter().map(|p| p.0.as_str()).collect::<Vec<_>>().join("; ");
@@ -737,6 +772,51 @@ impl<'a> Session<'a> {
             ));
         }
         passed()
+    }
+
+    /// One `files:` entry, read with `fs download`.
+    async fn check_file(
+        &mut self,
+        f: &crate::scenario::FileExpect,
+        serving: bool,
+        state: &str,
+    ) -> Option<(String, String)> {
+        if !serving {
+            return Some((format!("file {} readable", f.path), state.to_string()));
+        }
+        let got = match self.client.fs_download(&f.path, MAX_DOWNLOAD).await {
+            Ok(d) => Some(d),
+            Err(ClientError::Device { error, .. })
+                if error_name(&error).starts_with("FS_MGMT_ERR_FILE_NOT_FOUND") =>
+            {
+                None
+            }
+            Err(e) => return Some((format!("file {} readable", f.path), describe_client_error(&e))),
+        };
+        let Some(got) = got else {
+            return (f.exists != Some(false))
+                .then(|| (format!("file {} exists", f.path), "not found".into()));
+        };
+        if f.exists == Some(false) {
+            return Some((format!("no file {}", f.path), format!("{} bytes", got.len())));
+        }
+        if let Some(c) = &f.contents
+            && c.as_bytes() != got.as_slice()
+        {
+            return Some((format!("{} holds {c:?}", f.path), format!("{:?}", String::from_utf8_lossy(&got))));
+        }
+        if let Some(b) = &f.bytes
+            && b.0 != got
+        {
+            return Some((format!("{} holds {}", f.path, hex::encode(&b.0)), hex::encode(&got)));
+        }
+        if let Some(h) = &f.sha256 {
+            let digest = Sha256::digest(&got).to_vec();
+            if digest != h.0 {
+                return Some((format!("{} has SHA-256 {}", f.path, hex::encode(&h.0)), hex::encode(digest)));
+            }
+        }
+        None
     }
 
     /// One `flash:` region. `Err`: a form the runner cannot check yet.
@@ -1021,4 +1101,37 @@ pub fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)
+}
+
+/// Install one scenario hook on the device.
+fn install_hook(hooks: &mut Hooks, hook: &Hook) {
+    match hook {
+        Hook::FileAccess(h) => {
+            let verdict = match (&h.deny, &h.redirect) {
+                (Some(e), _) => AccessVerdict::Deny(verdict(e)),
+                (None, Some(to)) => AccessVerdict::Redirect(to.clone()),
+                (None, None) => AccessVerdict::Allow,
+            };
+            hooks.file_access = Some(Hooks::file_access_for_prefix(h.prefix.clone(), verdict));
+        }
+        Hook::SettingsAccess(h) => {
+            hooks.settings_access = Some(Hooks::settings_access_for_prefix(
+                h.prefix.clone(),
+                AccessVerdict::Deny(verdict(&h.deny)),
+            ));
+        }
+        Hook::DenyReset(_) => hooks.reset = Some(Hooks::deny_reset_unless_forced()),
+        Hook::RejectUpload(h) => {
+            hooks.upload_chunk = Some(Hooks::reject_upload_from(h.from_offset.bytes, verdict(&h.error)))
+        }
+        Hook::InfoAppend(h) => hooks.os_info = Some(Hooks::append_info(h.text.clone())),
+    }
+}
+
+/// The hook answer that refuses with the named error.
+fn verdict(e: &SmpErrorName) -> Verdict {
+    match e.group() {
+        None => Verdict::Rc(smp::error::MgmtErr::from_code(e.code())),
+        Some(g) => Verdict::Group { group: smp::header::Group::from_id(g), rc: e.code() as u64 },
+    }
 }
