@@ -78,6 +78,44 @@ fn the_library_passes_and_the_junit_report_lists_every_scenario() {
     for file in &files {
         assert!(stdout.contains(&format!("✓ passed  {file}")), "no pass line for {file}:\n{stdout}");
     }
+    // The power cut really struck the upload (not a clean upload that happened to pass).
+    let power = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["file"] == "scenarios/library/power-loss-during-upload.yaml")
+        .unwrap();
+    assert_eq!(power["steps"][1]["step"], "upload");
+    let note = power["steps"][1]["note"].as_str().unwrap();
+    assert!(note.starts_with("power cut at flash operation"), "{note}");
+}
+
+/// The JSON report without durations.
+fn results(json: &Path) -> serde_json::Value {
+    fn strip(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.remove("duration");
+                m.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    strip(&mut v);
+    v
+}
+
+#[test]
+fn parallel_runs_give_the_same_results_in_the_same_order() {
+    let root = testkit::workspace_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let (one, three) = (tmp.path().join("one.json"), tmp.path().join("three.json"));
+    let a = brownout(&root, &["run", "scenarios/library", "--jobs", "1", "--json", one.to_str().unwrap()]);
+    let b = brownout(&root, &["run", "scenarios/library", "--jobs", "3", "--json", three.to_str().unwrap()]);
+    assert!(a.status.success() && b.status.success());
+    assert_eq!(results(&one), results(&three));
 }
 
 /// A copy of a library scenario with one expectation wrong.
