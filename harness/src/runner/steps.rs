@@ -66,6 +66,7 @@ pub struct Session<'a> {
     seed: u64,
     base_boots: u64,
     armed: Option<ArmedCut>,
+    cuts_struck: u64,
 }
 
 /// What a step body returns: its status (usually `Passed`).
@@ -115,11 +116,77 @@ impl<'a> Session<'a> {
             seed,
             base_boots,
             armed: None,
+            cuts_struck: 0,
         }
     }
 
-    /// Carry out one step.
+    /// Carry out one step. Steps that use the device first let a reboot requested by `os
+    /// reset` happen (moving the modelled clock to it).
     pub async fn run(&mut self, step: &Step, line: u64) -> Outcome {
+        let arranges = matches!(
+            step,
+            Step::Reset(_)
+                | Step::PowerLoss(_)
+                | Step::PowerLossSweep(_)
+                | Step::Sleep(_)
+                | Step::PowerOff(_)
+                | Step::TransportFault(_)
+                | Step::ClearTransportFaults(_)
+                | Step::Hook(_)
+                | Step::ClearHooks(_)
+                | Step::BitFlip(_)
+        );
+        let cut = if arranges { None } else { self.settle() };
+        match (cut, self.step(step, line).await) {
+            (Some(op), StepStatus::Passed { note }) => {
+                let mut text = format!("the reboot was cut at flash operation {op}");
+                if let Some(n) = note {
+                    text.push_str(&format!("; {n}"));
+                }
+                noted(text)
+            }
+            (_, out) => out,
+        }
+    }
+
+    /// How many armed power cuts have struck so far.
+    pub fn cuts_struck(&self) -> u64 {
+        self.cuts_struck
+    }
+
+    /// Arm a cut at the `op`-th flash operation of the next `during` phase (a sweep's cut point).
+    pub fn arm(&mut self, during: Phase, op: u64, kind: CutKind, line: u64) {
+        let kind = self.flash_fault(kind, None, line);
+        self.armed = Some(ArmedCut { during, at: CutAt::Op(op), kind, line });
+    }
+
+    /// Let a pending reboot (after `os reset`) happen now, with a cut armed for the swap,
+    /// revert or boot. Returns the flash op the power was cut at, if it was.
+    fn settle(&mut self) -> Option<u64> {
+        if !self.shared.with(|d| d.is_serving() && d.next_deadline_ms().is_some()) {
+            return None;
+        }
+        self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
+        self.shared.with(|d| {
+            if let Some(at) = d.next_deadline_ms() {
+                let now = d.now_ms();
+                d.advance(at.saturating_sub(now));
+            }
+        });
+        let lost = self.shared.with(|d| lost_at(d.state()));
+        if lost.is_some() {
+            self.cuts_struck += 1;
+        }
+        self.disarm();
+        lost
+    }
+
+    /// Remove a cut armed in the flash that its phase did not reach.
+    fn disarm(&mut self) {
+        self.shared.with(|d| d.flash_mut().clear_faults());
+    }
+
+    async fn step(&mut self, step: &Step, line: u64) -> Outcome {
         match step {
             Step::Echo(s) => {
                 let text = s.text.clone();
@@ -201,22 +268,14 @@ impl<'a> Session<'a> {
                     return skipped("`boot_mode` is not sent by the runner yet");
                 }
                 let force = s.force;
-                self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
-                let out = self
-                    .smp(
-                        s.expect_error.as_ref(),
-                        |c| Box::pin(async move { c.reset(force).await }),
-                        |_| passed(),
-                    )
-                    .await;
-                // The device reboots `reset_delay` after answering: move the modelled clock there.
-                self.shared.with(|d| {
-                    if let Some(at) = d.next_deadline_ms() {
-                        let now = d.now_ms();
-                        d.advance(at.saturating_sub(now));
-                    }
-                });
-                self.after_cut(out)
+                // The reboot itself happens `reset_delay` later: at the next step that needs
+                // the device ([`Session::settle`]), after a `power_loss` for the swap is armed.
+                self.smp(
+                    s.expect_error.as_ref(),
+                    |c| Box::pin(async move { c.reset(force).await }),
+                    |_| passed(),
+                )
+                .await
             }
             Step::PowerOff(_) => {
                 self.shared.with(|d| d.power_off());
@@ -409,6 +468,7 @@ impl<'a> Session<'a> {
             r = request(&mut self.client) => r,
             op = power_lost(&shared) => return self.cut_struck(op),
         };
+        self.disarm();
         match (result, expect_error) {
             (Ok(v), None) => {
                 self.last_error = None;
@@ -495,6 +555,7 @@ impl<'a> Session<'a> {
             r = self.client.image_upload(&data, &options, &mut progress) => r,
             op = power_lost(&watch) => return self.cut_struck(op),
         };
+        self.disarm();
         let summary = match (result, &s.expect_error) {
             (Ok(summary), None) => summary,
             (Ok(_), Some(want)) => return failed(format!("the upload fails with {want}"), "it succeeded"),
@@ -585,17 +646,21 @@ impl<'a> Session<'a> {
 
     // ------------------------------------------------------------------ power
 
-    fn power_loss(&mut self, s: &PowerLossStep, line: u64) -> Outcome {
-        let tear = s.tear.map_or_else(
-            || 1 + (mix(self.seed ^ line) % 255) as u32,
-            |t| t.bytes.min(u64::from(u32::MAX)) as u32,
-        );
-        let kind = match s.kind {
+    /// The flash fault of a cut kind; torn writes and interrupted erases keep `tear` bytes
+    /// (default: drawn from the seed and the step's line).
+    fn flash_fault(&self, kind: CutKind, tear: Option<u64>, line: u64) -> FlashFault {
+        let tear = tear
+            .map_or_else(|| 1 + (mix(self.seed ^ line) % 255) as u32, |t| t.min(u64::from(u32::MAX)) as u32);
+        match kind {
             CutKind::Before => FlashFault::CutBefore,
             CutKind::After => FlashFault::CutAfter,
             CutKind::Torn => FlashFault::TornWrite(WriteTear::Prefix { bytes: tear }),
             CutKind::InterruptedErase => FlashFault::InterruptedErase(EraseTear::Prefix { bytes: tear }),
-        };
+        }
+    }
+
+    fn power_loss(&mut self, s: &PowerLossStep, line: u64) -> Outcome {
+        let kind = self.flash_fault(s.kind, s.tear.map(|t| t.bytes), line);
         let at = match (s.op, s.offset, s.at, s.during) {
             (Some(n), _, _, _) => CutAt::Op(n),
             (None, Some(off), _, Phase::Upload) => CutAt::UploadOffset(off.bytes),
@@ -628,14 +693,18 @@ impl<'a> Session<'a> {
     fn after_cut(&mut self, out: Outcome) -> Outcome {
         match self.shared.with(|d| lost_at(d.state())) {
             Some(op) => self.cut_struck(op),
-            None => out,
+            None => {
+                self.disarm();
+                out
+            }
         }
     }
 
     /// The power was cut at flash op `op`: expected if a `power_loss` armed it.
     fn cut_struck(&mut self, op: u64) -> Outcome {
         // Leave no armed fault behind to strike a later phase.
-        self.shared.with(|d| d.flash_mut().clear_faults());
+        self.cuts_struck += 1;
+        self.disarm();
         noted(format!("power cut at flash operation {op}; the device is off until power_on"))
     }
 
