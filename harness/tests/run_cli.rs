@@ -177,6 +177,21 @@ fn the_fs_settings_shell_hooks_example_passes() {
     assert!(stdout.contains("(21 ✓;"), "{stdout}");
 }
 
+/// A sweep whose checks cannot hold fails at its first cut point, naming it and the step.
+#[test]
+fn a_sweep_that_breaks_names_the_cut_point() {
+    let root = testkit::workspace_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = format!(
+        "name: a sweep with a wrong expectation\nseed: 3\ndevice:\n  layout: k64f\n  key: {0}/keys/ed25519.pub.pem\n  primary: {0}/images/app-1.0.0.bin\nsteps:\n  - upload: {{ image: {0}/images/app-2.0.0.bin, then: test }}\n  - reset\n  - power_loss_sweep: {{ during: swap, every: 8 }}\n  - power_on\n  - wait_boot\n  - expect: {{ running_version: 1.0.0 }}\n",
+        root.join("fixtures").display()
+    );
+    std::fs::write(tmp.path().join("sweep.yaml"), scenario).unwrap();
+    let out = brownout(tmp.path(), &["run", "sweep.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("sweep_failure", redact(&text(&out), tmp.path()));
+}
+
 #[test]
 fn no_scenario_files_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use sim_device::transport::SharedDevice;
 
-use crate::scenario::Scenario;
+use crate::scenario::{CutKind, Phase, Scenario, Step};
 pub use report::{Outcome, ScenarioReport, StepReport, StepStatus};
 use steps::Session;
 
@@ -107,45 +107,77 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
     let Some(spec) = scenario.all_devices().next() else {
         return error("the scenario has no device".into());
     };
-    let device = match scenario.device_config(spec).and_then(|c| c.build().map_err(Into::into)) {
-        Ok(d) => d,
-        Err(e) => return error(format!("cannot build the device: {e}")),
-    };
+    // Every run (one, or one per cut point of a sweep) starts from a freshly built device.
+    let make_device = || scenario.device_config(spec).and_then(|c| c.build().map_err(Into::into));
+    if let Err(e) = make_device() {
+        return error(format!("cannot build the device: {e}"));
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return error(format!("cannot start a tokio runtime: {e}")),
     };
     let step_timeout = scenario.timeout.map_or(DEFAULT_STEP_TIMEOUT, |t| Duration::from_millis(t.ms));
-    let steps = runtime.block_on(async {
-        let shared = SharedDevice::new(device);
-        let mut session = Session::new(scenario, shared, seed);
-        let mut reports = Vec::with_capacity(scenario.steps.len());
-        let mut broken = false;
-        for (i, step) in scenario.steps.iter().enumerate() {
-            let mut report = StepReport {
-                index: i + 1,
-                step: step.value.name().to_string(),
-                line: step.line,
-                status: StepStatus::NotRun,
-                duration: Duration::ZERO,
-            };
-            if !broken {
-                let t = Instant::now();
-                report.status =
-                    match tokio::time::timeout(step_timeout, session.run(&step.value, step.line)).await {
-                        Ok(status) => status,
-                        Err(_) => StepStatus::Failed {
-                            expected: format!("the step ends within {}", report::human(step_timeout)),
-                            actual: "it did not (the step timed out)".into(),
-                        },
-                    };
-                report.duration = t.elapsed();
-                broken = matches!(report.status, StepStatus::Failed { .. });
-            }
-            reports.push(report);
-        }
-        reports
+    let sweep = scenario.steps.iter().enumerate().find_map(|(i, s)| match &s.value {
+        Step::PowerLossSweep(sw) => Some((i, sw)),
+        _ => None,
     });
+    let steps: Result<Vec<StepReport>, String> = runtime.block_on(async {
+        let Some((at, sw)) = sweep else {
+            let device = make_device().map_err(|e| e.to_string())?;
+            return Ok(run_once(scenario, device, seed, None, step_timeout).await.0);
+        };
+        let every = sw.every.unwrap_or(1).max(1);
+        let max_runs = sw.max_cuts.unwrap_or(MAX_SWEEP_RUNS).min(MAX_SWEEP_RUNS);
+        let kinds = if sw.cuts.is_empty() { vec![CutKind::Before] } else { sw.cuts.clone() };
+        let mut runs = 0u64;
+        let mut op = 1u64;
+        let mut last = Vec::new();
+        'sweep: loop {
+            let mut struck = false;
+            for &kind in &kinds {
+                let device = make_device().map_err(|e| e.to_string())?;
+                let cut = SweepCut { index: at, during: sw.during, op, kind };
+                let (mut reports, cuts) = run_once(scenario, device, seed, Some(cut), step_timeout).await;
+                runs += 1;
+                struck |= cuts > 0;
+                if ScenarioReport::outcome_of(&reports) == Outcome::Failed {
+                    if let Some(r) = reports.get_mut(at) {
+                        r.status = StepStatus::Failed {
+                            expected: format!(
+                                "the steps after the sweep pass whatever flash operation of the {} phase the power is cut at",
+                                kebab(&sw.during)
+                            ),
+                            actual: format!("with a `{}` cut at operation {op} (run {runs}) they do not; the failing step follows", kebab(&kind)),
+                        };
+                    }
+                    return Ok(reports);
+                }
+                last = reports;
+                if runs >= max_runs {
+                    break 'sweep;
+                }
+            }
+            if !struck {
+                // The phase has fewer operations than `op`: the last run saw no cut at all.
+                break;
+            }
+            op = op.saturating_add(every);
+        }
+        if let Some(r) = last.get_mut(at) {
+            r.status = StepStatus::Passed {
+                note: Some(format!(
+                    "{runs} runs: cuts [{}] at flash operations 1..{op} (every {every}) of the {} phase, all passed",
+                    kinds.iter().map(kebab).collect::<Vec<_>>().join(", "),
+                    kebab(&sw.during)
+                )),
+            };
+        }
+        Ok(last)
+    });
+    let steps = match steps {
+        Ok(s) => s,
+        Err(e) => return error(format!("cannot build the device: {e}")),
+    };
     ScenarioReport {
         file: path.to_path_buf(),
         name: scenario.name.clone(),
@@ -155,6 +187,72 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
         steps,
         duration: started.elapsed(),
     }
+}
+
+/// Most runs of one `power_loss_sweep` (a bound when `max_cuts` is not given).
+pub const MAX_SWEEP_RUNS: u64 = 5000;
+
+/// Where one run of a sweep cuts the power: instead of the sweep step at `index`, a cut of
+/// `kind` is armed at the `op`-th flash operation of the next `during` phase.
+#[derive(Debug, Clone, Copy)]
+struct SweepCut {
+    index: usize,
+    during: Phase,
+    op: u64,
+    kind: CutKind,
+}
+
+/// Run the steps once on `device`; returns the step reports and how many armed cuts struck
+/// after the sweep point (if any).
+async fn run_once(
+    scenario: &Scenario,
+    device: sim_device::device::Device,
+    seed: u64,
+    cut: Option<SweepCut>,
+    step_timeout: Duration,
+) -> (Vec<StepReport>, u64) {
+    let shared = SharedDevice::new(device);
+    let mut session = Session::new(scenario, shared, seed);
+    let mut reports = Vec::with_capacity(scenario.steps.len());
+    let mut broken = false;
+    let mut struck_before = 0;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let mut report = StepReport {
+            index: i + 1,
+            step: step.value.name().to_string(),
+            line: step.line,
+            status: StepStatus::NotRun,
+            duration: Duration::ZERO,
+        };
+        if !broken {
+            let t = Instant::now();
+            report.status = match cut {
+                Some(c) if c.index == i => {
+                    struck_before = session.cuts_struck();
+                    session.arm(c.during, c.op, c.kind, step.line);
+                    StepStatus::Passed {
+                        note: Some(format!(
+                            "`{}` cut at flash operation {} of the {} phase",
+                            kebab(&c.kind),
+                            c.op,
+                            kebab(&c.during)
+                        )),
+                    }
+                }
+                _ => match tokio::time::timeout(step_timeout, session.run(&step.value, step.line)).await {
+                    Ok(status) => status,
+                    Err(_) => StepStatus::Failed {
+                        expected: format!("the step ends within {}", report::human(step_timeout)),
+                        actual: "it did not (the step timed out)".into(),
+                    },
+                },
+            };
+            report.duration = t.elapsed();
+            broken = matches!(report.status, StepStatus::Failed { .. });
+        }
+        reports.push(report);
+    }
+    (reports, session.cuts_struck().saturating_sub(struck_before))
 }
 
 /// Run every file, `jobs` at a time (at least 1), calling `done` as each finishes (in finish
@@ -184,4 +282,12 @@ pub fn run_all(
         }
     });
     results.into_inner().unwrap_or_else(|e| e.into_inner()).into_iter().flatten().collect()
+}
+
+/// A scenario enum value as the YAML writes it (`trailer-write`, `interrupted-erase`).
+pub fn kebab<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::from("?"),
+    }
 }

@@ -292,9 +292,9 @@ impl<'a> Session<'a> {
                 self.after_cut(passed())
             }
             Step::PowerLoss(s) => self.power_loss(s, line),
-            Step::PowerLossSweep(_) => skipped(
-                "power_loss_sweep is not run by the runner yet (use `brownout sweep`); the steps after it run once, without a cut",
-            ),
+            Step::PowerLossSweep(_) => {
+                skipped("only the first power_loss_sweep of a scenario sweeps; this one arms nothing")
+            }
             Step::BitFlip(s) => {
                 if s.after_op.is_some() {
                     return skipped("bit_flip with `after_op` is not supported by the runner yet");
@@ -672,7 +672,7 @@ impl<'a> Session<'a> {
             }
         };
         self.armed = Some(ArmedCut { during: s.during, at, kind, line });
-        noted(format!("armed for the next {:?} phase", s.during))
+        noted(format!("armed for the next {} phase", super::kebab(&s.during)))
     }
 
     /// Arm the pending cut now if its phase is one of `phases` (by flash op).
