@@ -67,6 +67,9 @@ pub struct Session<'a> {
     base_boots: u64,
     armed: Option<ArmedCut>,
     cuts_struck: u64,
+    /// Every image put in a slot (at power-on or by a whole upload), for `images_intact`:
+    /// where it came from, and its bytes.
+    images: Vec<(String, Vec<u8>)>,
 }
 
 /// What a step body returns: its status (usually `Passed`).
@@ -117,6 +120,7 @@ impl<'a> Session<'a> {
             base_boots,
             armed: None,
             cuts_struck: 0,
+            images: initial_images(scenario),
         }
     }
 
@@ -256,12 +260,17 @@ impl<'a> Session<'a> {
             Step::Erase(s) => {
                 let slot = s.slot.map(u32::from);
                 self.arm_phase(&[Phase::Erase]);
-                self.smp(
-                    s.expect_error.as_ref(),
-                    |c| Box::pin(async move { c.image_erase(slot).await }),
-                    |_| passed(),
-                )
-                .await
+                let out = self
+                    .smp(
+                        s.expect_error.as_ref(),
+                        |c| Box::pin(async move { c.image_erase(slot).await }),
+                        |_| passed(),
+                    )
+                    .await;
+                // An image erased on purpose is not "lost" for `images_intact`.
+                let missing = self.missing_images();
+                self.images.retain(|(name, _)| !missing.contains(name));
+                out
             }
             Step::Reset(s) => {
                 if s.boot_mode.is_some() {
@@ -575,6 +584,9 @@ impl<'a> Session<'a> {
             }
         };
         self.last_error = None;
+        if !self.images.iter().any(|(_, b)| *b == data) {
+            self.images.push((s.image.display().to_string(), data.clone()));
+        }
         let mut note =
             format!("{} bytes in {} chunks of {}", summary.bytes, summary.chunks, summary.chunk_size);
         if let Some(from) = summary.resumed_from {
@@ -807,8 +819,19 @@ impl<'a> Session<'a> {
                 Err(why) => unsupported.push(why),
             }
         }
-        if e.images_intact.is_some() {
-            unsupported.push("`images_intact`".to_string());
+        if let Some(want) = e.images_intact {
+            let missing = self.missing_images();
+            match (want, missing.is_empty()) {
+                (true, false) => problems.push((
+                    "every image that was in a slot is still whole in one".into(),
+                    format!("not found whole in any slot: {}", missing.join(", ")),
+                )),
+                (false, true) => problems.push((
+                    "some image lost".into(),
+                    format!("all {} images are whole in a slot", self.images.len()),
+                )),
+                _ => {}
+            }
         }
         for c in &e.stats {
             let got = self.shared.with(|d| {
@@ -841,6 +864,33 @@ impl<'a> Session<'a> {
             ));
         }
         passed()
+    }
+
+    /// The images of [`Session::images`] no slot holds whole (at its start, or where uploads
+    /// go in the secondary).
+    fn missing_images(&self) -> Vec<String> {
+        self.shared.with(|d| {
+            let algorithm = d.boot_config().algorithm;
+            let mut areas = Vec::new();
+            for slots in &d.map().images {
+                for (area, is_secondary) in [(slots.primary, false), (slots.secondary, true)] {
+                    if let Some(bytes) = d.flash().area_contents(area) {
+                        let mut offs = vec![0usize];
+                        if is_secondary {
+                            offs.push(sim_device::device::upload_offset(d.map(), algorithm, area) as usize);
+                        }
+                        for off in offs {
+                            areas.push(bytes.get(off..).unwrap_or_default().to_vec());
+                        }
+                    }
+                }
+            }
+            self.images
+                .iter()
+                .filter(|(_, img)| !areas.iter().any(|a| a.starts_with(img)))
+                .map(|(name, _)| name.clone())
+                .collect()
+        })
     }
 
     /// One `files:` entry, read with `fs download`.
@@ -1203,4 +1253,20 @@ fn verdict(e: &SmpErrorName) -> Verdict {
         None => Verdict::Rc(smp::error::MgmtErr::from_code(e.code())),
         Some(g) => Verdict::Group { group: smp::header::Group::from_id(g), rc: e.code() as u64 },
     }
+}
+
+/// The images the device starts with, from its `device:` section (files that cannot be read
+/// are left out; building the device would have failed on them).
+fn initial_images(scenario: &Scenario) -> Vec<(String, Vec<u8>)> {
+    let Some(spec) = scenario.all_devices().next() else { return Vec::new() };
+    let files = spec.primary.iter().chain(spec.secondary.iter()).chain(spec.images.iter().map(|i| &i.file));
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for f in files {
+        if let Ok(bytes) = read_file(&scenario.resolve(f))
+            && !out.iter().any(|(_, b)| *b == bytes)
+        {
+            out.push((f.display().to_string(), bytes));
+        }
+    }
+    out
 }
