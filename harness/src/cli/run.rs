@@ -68,7 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let jobs = usize::from(args.jobs);
     let progress = |r: &runner::ScenarioReport| {
         if jobs > 1 {
-            eprintln!("  done: {} ({:?})", r.file.display(), r.outcome);
+            eprintln!("  done: {} ({})", r.file.display(), runner::kebab(&r.outcome));
         } else {
             print!("{}", r.to_text());
             let _ = std::io::stdout().flush();
