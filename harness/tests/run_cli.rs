@@ -157,7 +157,7 @@ fn skipped_steps_say_why_and_the_run_does_not_pass() {
     let root = testkit::workspace_root();
     let tmp = tempfile::tempdir().unwrap();
     let scenario = format!(
-        "name: uses steps the in-process runner cannot do yet\ndevice:\n  layout: k64f\n  key: {0}/keys/ed25519.pub.pem\n  primary: {0}/images/app-1.0.0.bin\nsteps:\n  - echo: {{ text: hi }}\n  - power_loss_sweep: {{ during: swap }}\n  - exec: {{ command: \"mcumgr --help\" }}\n  - echo: {{ text: still here }}\n",
+        "name: uses steps the in-process runner cannot do yet\ndevice:\n  layout: k64f\n  key: {0}/keys/ed25519.pub.pem\n  primary: {0}/images/app-1.0.0.bin\nsteps:\n  - echo: {{ text: hi }}\n  - bit_flip: {{ offset: 0, bit: 0, after_op: 3 }}\n  - exec: {{ command: \"mcumgr --help\" }}\n  - echo: {{ text: still here }}\n",
         root.join("fixtures").display()
     );
     std::fs::write(tmp.path().join("skips.yaml"), scenario).unwrap();
