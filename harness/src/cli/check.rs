@@ -10,15 +10,12 @@
 //! Exits 0 when every file is valid, 1 when one is not (each problem is printed as
 //! `file:line:col: message` with the line and a caret), 2 on bad arguments.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 use crate::scenario::{Scenario, json_schema};
-
-/// Deepest directory nesting searched for scenario files.
-const MAX_DEPTH: usize = 16;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,10 +35,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print!("{}", json_schema());
         return Ok(ExitCode::SUCCESS);
     }
-    let mut files = Vec::new();
-    for path in &args.paths {
-        collect(path, 0, &mut files)?;
-    }
+    let files = super::scenario_files(&args.paths)?;
     if files.is_empty() {
         bail!(
             "no scenario files (*.yaml, *.yml) in {}",
@@ -70,29 +64,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{} scenario files are valid", files.len());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `path` itself if it is a file; the scenario files below it (sorted) if it is a directory.
-fn collect(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if !meta.is_dir() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    if depth >= MAX_DEPTH {
-        bail!("{}: directories nested deeper than {MAX_DEPTH} levels", path.display());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("{}: cannot list", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, depth + 1, out)?;
-        } else if entry.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(entry);
-        }
-    }
-    Ok(())
 }

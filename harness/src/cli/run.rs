@@ -12,16 +12,13 @@
 //! skipped steps has not passed), 2 on bad arguments.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 
 use crate::runner::{self, Outcome, RunOptions, report};
-
-/// Deepest directory nesting searched for scenario files.
-const MAX_DEPTH: usize = 16;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -46,10 +43,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut files = Vec::new();
-    for path in &args.paths {
-        collect(path, 0, &mut files)?;
-    }
+    let mut files = super::scenario_files(&args.paths)?;
     if let Some(f) = &args.filter {
         files.retain(|p| p.to_string_lossy().contains(f.as_str()));
     }
@@ -91,29 +85,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let all_passed = reports.iter().all(|r| r.outcome == Outcome::Passed);
     Ok(if all_passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// `path` itself if it is a file; the scenario files below it (sorted) if it is a directory.
-fn collect(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    if !meta.is_dir() {
-        out.push(path.to_path_buf());
-        return Ok(());
-    }
-    if depth >= MAX_DEPTH {
-        bail!("{}: directories nested deeper than {MAX_DEPTH} levels", path.display());
-    }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .with_context(|| format!("{}: cannot list", path.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect(&entry, depth + 1, out)?;
-        } else if entry.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(entry);
-        }
-    }
-    Ok(())
 }
