@@ -166,7 +166,7 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
         while idx <= last_idx {
             if idx >= bs.idx - 1 {
                 let m = last_idx - idx;
-                swap_sectors_revert(l, m, sector, bs, m > used_pri, m > used_sec)?;
+                swap_sector_pair(l, m, m + 1, m, sector, bs, m > used_pri, m > used_sec)?;
             }
             idx += 1;
         }
@@ -176,7 +176,7 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
     } else {
         while idx <= last_idx {
             if idx >= bs.idx - 1 {
-                swap_sectors(l, idx, sector, bs, idx > used_pri, idx > used_sec)?;
+                swap_sector_pair(l, idx, idx, idx + 1, sector, bs, idx > used_pri, idx > used_sec)?;
             }
             idx += 1;
         }
@@ -184,9 +184,17 @@ pub fn swap_run<F: Flash>(l: &mut Loader<'_, F>, bs: &mut Status, copy_size: u32
     Ok(())
 }
 
-fn swap_sectors<F: Flash>(
+/// One sector pair, in two recorded states: (1) erase secondary sector `sec_dst`, copy primary
+/// sector `idx` into it; (2) erase primary sector `idx`, copy secondary sector `sec_src` into it.
+/// The upgrade moves the secondary's image down a sector (`sec_dst = idx`, `sec_src = idx + 1`);
+/// the revert moves it back up (`sec_dst = idx + 1`, `sec_src = idx`). A skipped copy still
+/// writes its status record, as MCUboot does for sectors past an image's end.
+#[allow(clippy::too_many_arguments)]
+fn swap_sector_pair<F: Flash>(
     l: &mut Loader<'_, F>,
     idx: u32,
+    sec_dst: u32,
+    sec_src: u32,
     sz: u32,
     bs: &mut Status,
     skip_primary: bool,
@@ -195,12 +203,10 @@ fn swap_sectors<F: Flash>(
     let pri = l.area(Slot::Primary);
     let sec = l.area(Slot::Secondary);
     let pri_off = idx * sz;
-    let sec_off = idx * sz;
-    let sec_up_off = (idx + 1) * sz;
     if bs.state == 1 {
         if !skip_primary {
-            l.erase_region(sec, sec_off, sz, false)?;
-            l.copy_region(pri, sec, pri_off, sec_off, sz)?;
+            l.erase_region(sec, sec_dst * sz, sz, false)?;
+            l.copy_region(pri, sec, pri_off, sec_dst * sz, sz)?;
         }
         status::write_status(l, bs)?;
         bs.state = 2;
@@ -208,40 +214,7 @@ fn swap_sectors<F: Flash>(
     if bs.state == 2 {
         if !skip_secondary {
             l.erase_region(pri, pri_off, sz, false)?;
-            l.copy_region(sec, pri, sec_up_off, pri_off, sz)?;
-        }
-        status::write_status(l, bs)?;
-        bs.idx += 1;
-        bs.state = 1;
-    }
-    Ok(())
-}
-
-fn swap_sectors_revert<F: Flash>(
-    l: &mut Loader<'_, F>,
-    idx: u32,
-    sz: u32,
-    bs: &mut Status,
-    skip_primary: bool,
-    skip_secondary: bool,
-) -> Result<()> {
-    let pri = l.area(Slot::Primary);
-    let sec = l.area(Slot::Secondary);
-    let pri_off = idx * sz;
-    let sec_off = (idx + 1) * sz;
-    let sec_up_off = idx * sz;
-    if bs.state == 1 {
-        if !skip_primary {
-            l.erase_region(sec, sec_off, sz, false)?;
-            l.copy_region(pri, sec, pri_off, sec_off, sz)?;
-        }
-        status::write_status(l, bs)?;
-        bs.state = 2;
-    }
-    if bs.state == 2 {
-        if !skip_secondary {
-            l.erase_region(pri, pri_off, sz, false)?;
-            l.copy_region(sec, pri, sec_up_off, pri_off, sz)?;
+            l.copy_region(sec, pri, sec_src * sz, pri_off, sz)?;
         }
         status::write_status(l, bs)?;
         bs.idx += 1;
