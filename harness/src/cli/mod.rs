@@ -12,6 +12,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// `--erased`: the value of an erased flash byte, `0xff` or `0x00` (also `ff`, `255`, `0`).
+pub(crate) fn parse_erased_value(s: &str) -> anyhow::Result<u8> {
+    match s.to_ascii_lowercase().as_str() {
+        "0xff" | "ff" | "255" => Ok(0xff),
+        "0x00" | "0x0" | "00" | "0" => Ok(0),
+        _ => bail!("--erased {s}: expected 0xff or 0x00"),
+    }
+}
+
+/// `--align`: a flash write size MCUboot supports.
+pub(crate) fn check_write_size(align: u32) -> anyhow::Result<()> {
+    if !matches!(align, 1 | 2 | 4 | 8 | 16 | 32) {
+        bail!("--align {align}: expected 1, 2, 4, 8, 16 or 32");
+    }
+    Ok(())
+}
+
 /// Deepest directory nesting searched for scenario files.
 const MAX_DEPTH: usize = 16;
 
@@ -47,4 +64,19 @@ fn collect(path: &Path, depth: usize, out: &mut Vec<PathBuf>) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn erased_values_and_write_sizes() {
+        assert_eq!(parse_erased_value("0x00").unwrap(), 0);
+        assert_eq!(parse_erased_value("0xFF").unwrap(), 0xff);
+        let err = parse_erased_value("0x7f").unwrap_err().to_string();
+        assert_eq!(err, "--erased 0x7f: expected 0xff or 0x00");
+        assert!(check_write_size(32).is_ok());
+        assert_eq!(check_write_size(3).unwrap_err().to_string(), "--align 3: expected 1, 2, 4, 8, 16 or 32");
+    }
 }

@@ -138,14 +138,6 @@ pub fn parse_behaviour(s: &str) -> anyhow::Result<FirmwareBehaviour> {
     })
 }
 
-fn parse_erased(s: &str) -> anyhow::Result<u8> {
-    match s.to_ascii_lowercase().as_str() {
-        "0xff" | "255" | "ff" => Ok(0xff),
-        "0x00" | "0x0" | "0" | "00" => Ok(0),
-        _ => bail!("--erased {s:?}: expected 0xff or 0x00"),
-    }
-}
-
 fn read_file(what: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     let len = std::fs::metadata(path).with_context(|| format!("{what} {}", path.display()))?.len();
     if len > MAX_INPUT_FILE {
@@ -159,10 +151,8 @@ fn device_config(args: &Args) -> anyhow::Result<DeviceConfig> {
     let algorithm = parse_algorithm(&args.mode).with_context(|| {
         format!("--mode {:?}: expected overwrite, swap-scratch, swap-move or swap-offset", args.mode)
     })?;
-    if !matches!(args.align, 1 | 2 | 4 | 8 | 16 | 32) {
-        bail!("--align {}: expected 1, 2, 4, 8, 16 or 32", args.align);
-    }
-    let erased = parse_erased(&args.erased)?;
+    super::check_write_size(args.align)?;
+    let erased = super::parse_erased_value(&args.erased)?;
     let mut keys = Vec::new();
     for path in &args.keys {
         let text = String::from_utf8(read_file("key", path)?)
@@ -387,7 +377,5 @@ mod tests {
         );
         assert!(parse_behaviour("crash-after:").is_err());
         assert!(parse_behaviour("sleep").is_err());
-        assert_eq!(parse_erased("0x00").unwrap(), 0);
-        assert!(parse_erased("0x7f").is_err());
     }
 }

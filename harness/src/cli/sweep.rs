@@ -111,14 +111,8 @@ fn params(args: &Args) -> anyhow::Result<SweepParams> {
     let Some(algorithm) = parse_algorithm(&args.mode) else {
         bail!("unknown mode `{}` (known: overwrite, swap-scratch, swap-move, swap-offset)", args.mode);
     };
-    if ![1, 2, 4, 8, 16, 32].contains(&args.align) {
-        bail!("--align {} is not one of 1, 2, 4, 8, 16, 32", args.align);
-    }
-    let erased = match args.erased.to_ascii_lowercase().as_str() {
-        "0xff" | "ff" | "255" => 0xff,
-        "0x00" | "0x0" | "00" | "0" => 0x00,
-        other => bail!("--erased {other} is neither 0xff nor 0x00"),
-    };
+    super::check_write_size(args.align)?;
+    let erased = super::parse_erased_value(&args.erased)?;
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
