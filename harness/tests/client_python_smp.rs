@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,16 +111,7 @@ fn python_smp_decodes_every_request_the_client_sends() {
         let (h, _) = Header::parse(bytes).unwrap();
         lines.push_str(&format!("{} {}\n", class(&h), hex::encode(bytes)));
     }
-    let mut child = Command::new(&py)
-        .arg("-c")
-        .arg(DECODE)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = testkit::run_python(&py, DECODE, &lines);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),

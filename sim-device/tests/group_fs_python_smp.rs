@@ -7,8 +7,7 @@
 
 mod device_support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use device_support::*;
 
@@ -128,16 +127,7 @@ fn python_smp_requests_get_replies_python_smp_decodes() {
         lines.push_str(&format!("{resp} {err} {}\n", hex::encode(&replies[0])));
         requests += 1;
     }
-    let mut child = Command::new(&py)
-        .arg("-c")
-        .arg(CHECK)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = testkit::run_python(&py, CHECK, &lines);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

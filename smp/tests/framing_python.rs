@@ -4,9 +4,6 @@
 //! lines in both splits and give back the packet. Skipped (or failed under
 //! `BROWNOUT_REQUIRE_PEERS=1`) when that Python package is missing.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use smp::serial::{self, EncodeOptions, LineSplit};
 
 /// Reads `L line_length packet_hex` / `D packet_hex lines_hex` requests on stdin, one per line;
@@ -63,19 +60,7 @@ fn python_smp_agrees_on_framing() {
             cases.push((p, max_line_len));
         }
     }
-    let mut child = Command::new(python)
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    // Write from another thread: the answers come back while requests are still going in,
-    // and both pipes have small buffers.
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
-    let out = child.wait_with_output().expect("python finishes");
-    writer.join().expect("writer thread").expect("requests written");
+    let out = testkit::run_python(&python, SCRIPT, &requests);
     assert!(out.status.success(), "python failed: {}", String::from_utf8_lossy(&out.stderr));
     let answers: Vec<&str> = std::str::from_utf8(&out.stdout).expect("utf-8").lines().collect();
     assert_eq!(answers.len(), cases.len() * 2);

@@ -61,6 +61,30 @@ pub fn python_with(module: &str, how_to_get: &str) -> Option<PathBuf> {
     missing(&format!("a Python with the `{module}` package"), how_to_get)
 }
 
+/// Run `python -c script` with `stdin` as its standard input and collect its output.
+///
+/// The input is written from another thread: a script that answers line by line fills its
+/// output pipe while input is still going in, and writing everything first would deadlock.
+/// Panics (this is test support) if Python cannot be started or the input cannot be written;
+/// the caller checks `status` and reads `stdout`/`stderr`.
+pub fn run_python(python: &Path, script: &str, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_owned();
+    let writer = std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("python finishes");
+    writer.join().expect("writer thread").expect("input written to python");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +93,17 @@ mod tests {
     fn workspace_root_has_the_workspace_manifest() {
         let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
         assert!(manifest.contains("[workspace]"));
+    }
+
+    #[test]
+    fn run_python_passes_input_and_returns_output() {
+        // Any python3 will do; this does not need a peer package.
+        let Some(py) = find_executable("python3") else { return };
+        // Large enough to fill a pipe both ways if the input were written before reading.
+        let input = "x".repeat(1 << 20) + "\n";
+        let out = run_python(&py, "import sys\nd = sys.stdin.read()\nsys.stdout.write(d)", &input);
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), input.len());
     }
 
     #[test]
