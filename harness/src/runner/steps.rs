@@ -1155,7 +1155,7 @@ fn rows_text(rows: &[ImageSlotState]) -> String {
         .join("\n")
 }
 
-fn check_text(what: &str, m: &TextMatch, got: &str) -> Outcome {
+pub(crate) fn check_text(what: &str, m: &TextMatch, got: &str) -> Outcome {
     if let Some(eq) = &m.equals
         && eq != got
     {
