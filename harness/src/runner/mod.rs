@@ -14,8 +14,12 @@
 //! [`run_all`] runs several at once and still gives the same results, in input order.
 //! Everything random is drawn from the scenario's seed ([`seed_for`]).
 
+pub mod endpoints;
+pub mod exec;
 pub mod report;
+pub mod repro;
 pub mod steps;
+pub mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -36,6 +40,8 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct RunOptions {
     /// Seed for every scenario, overriding their own `seed:` (to repeat a run).
     pub seed: Option<u64>,
+    /// Where a failing scenario's reproducer directory is written (none: not written).
+    pub repro_dir: Option<PathBuf>,
 }
 
 /// The seed a scenario runs with: `--seed`, else its `seed:`, else one derived from its name
