@@ -54,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
-    let options = RunOptions { seed: args.seed };
+    let options = RunOptions { seed: args.seed, ..RunOptions::default() };
     let started = Instant::now();
     eprintln!("running {} scenario(s), {} at a time", files.len(), args.jobs);
     // With one job the lines come in file order as they finish; with more, progress goes to
