@@ -43,6 +43,14 @@ const MAX_INPUT_FILE: u64 = 16 << 20;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Build the board from this scenario file's `device:` section (layout, mode, keys,
+    /// images, behaviours, limits) instead of the flags below; `--flash`, `--buf-size` and the
+    /// transport flags still apply.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// With `--scenario`: the device of its `devices:` list to build (default: the first).
+    #[arg(long, value_name = "NAME", requires = "scenario")]
+    device: Option<String>,
     /// Flash layout preset: k64f, k64f-multi, stm32f4, nrf52840, nrf52840-spi, small-pages.
     #[arg(long, default_value = "k64f")]
     layout: String,
@@ -148,6 +156,9 @@ fn read_file(what: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Build the device the arguments describe.
 fn device_config(args: &Args) -> anyhow::Result<DeviceConfig> {
+    if let Some(file) = &args.scenario {
+        return scenario_device_config(args, file);
+    }
     let algorithm = parse_algorithm(&args.mode).with_context(|| {
         format!("--mode {:?}: expected overwrite, swap-scratch, swap-move or swap-offset", args.mode)
     })?;
@@ -184,6 +195,47 @@ fn device_config(args: &Args) -> anyhow::Result<DeviceConfig> {
         config = config.flash_file(f);
     }
     Ok(config)
+}
+
+/// The device of a scenario file (`--scenario`, `--device`), on the system clock.
+fn scenario_device_config(args: &Args, file: &Path) -> anyhow::Result<DeviceConfig> {
+    let scenario = crate::scenario::Scenario::from_path(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = match &args.device {
+        Some(name) => {
+            scenario.all_devices().find(|d| d.name.as_deref() == Some(name.as_str())).with_context(|| {
+                let names: Vec<&str> = scenario.all_devices().filter_map(|d| d.name.as_deref()).collect();
+                format!(
+                    "--device {name}: {} has no such device (it has: {})",
+                    file.display(),
+                    names.join(", ")
+                )
+            })?
+        }
+        None => scenario
+            .all_devices()
+            .next()
+            .with_context(|| format!("{}: the scenario has no device", file.display()))?,
+    };
+    let mut config =
+        scenario.device_config(spec).with_context(|| format!("{}: building the device", file.display()))?;
+    if spec.limits.is_none() {
+        config = config.limits(if args.udp.is_empty() { Limits::SERIAL } else { Limits::UDP });
+    }
+    if let Some(n) = args.buf_size {
+        if !(64..=65_535).contains(&n) {
+            bail!("--buf-size {n}: expected 64 to 65535 bytes");
+        }
+        let mut limits = config.server.limits;
+        limits.buf_size = n;
+        config = config.limits(limits);
+    }
+    if spec.reset_delay.is_none() {
+        config.reset_delay_ms = args.reset_delay_ms;
+    }
+    if let Some(f) = &args.flash {
+        config = config.flash_file(f);
+    }
+    Ok(config.clock(Clock::system()))
 }
 
 /// A tap that logs decoded traffic at debug level (raw bytes at trace).

@@ -399,8 +399,14 @@ impl<T: ClientTransport> SmpClient<T> {
 
     /// `os reset`, with `force` past a vetoing hook. The device reboots after it answers.
     pub async fn reset(&mut self, force: bool) -> Result<(), ClientError> {
+        self.reset_with(force, None).await
+    }
+
+    /// `os reset` with `force` and a `boot_mode` (0: the application; 1: the bootloader's
+    /// serial recovery, where the device supports it).
+    pub async fn reset_with(&mut self, force: bool, boot_mode: Option<u8>) -> Result<(), ClientError> {
         let force = force.then_some(ResetForce::Bool(true));
-        let body = self.call(&Request::Reset(ResetRequest { force, boot_mode: None })).await?;
+        let body = self.call(&Request::Reset(ResetRequest { force, boot_mode })).await?;
         expect_reply!(body, Reset, "os reset").map(|_| ())
     }
 

@@ -381,6 +381,17 @@ impl<T: ClientTransport> SmpClient<T> {
     /// Write `data` to the device's file `name`, chunk by chunk. A chunk answered with the fs
     /// group's offset error carrying `len` resumes from that length.
     pub async fn fs_upload(&mut self, name: &str, data: &[u8]) -> Result<u64, ClientError> {
+        self.fs_upload_chunked(name, data, None).await
+    }
+
+    /// [`SmpClient::fs_upload`] with at most `max_chunk` bytes of file data per request
+    /// (`None`: as many as the device's buffer holds).
+    pub async fn fs_upload_chunked(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        max_chunk: Option<usize>,
+    ) -> Result<u64, ClientError> {
         const CMD: &str = "fs upload";
         let buf_size = match self.params().await {
             Ok(p) => p.buf_size as usize,
@@ -391,7 +402,10 @@ impl<T: ClientTransport> SmpClient<T> {
         let worst = FsUploadRequest { off: len, data: Vec::new(), name: name.to_owned(), len: Some(len) };
         let empty_len = worst_len(&Request::FsUpload(worst), CMD)?;
         // The data's CBOR head: at most 5 bytes.
-        let chunk = buf_size.saturating_sub(empty_len + 4);
+        let mut chunk = buf_size.saturating_sub(empty_len + 4);
+        if let Some(max) = max_chunk {
+            chunk = chunk.min(max);
+        }
         if chunk == 0 {
             return Err(ClientError::Protocol {
                 command: CMD.into(),
