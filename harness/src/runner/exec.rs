@@ -120,7 +120,7 @@ pub enum ExecError {
     #[error("the command is empty")]
     Empty,
     /// A quote that is never closed.
-    #[error("the {quote} quote at character {at} is never closed")]
+    #[error("the quote `{quote}` at character {at} is never closed")]
     UnterminatedQuote {
         /// `'` or `"`.
         quote: char,
@@ -430,11 +430,14 @@ struct Capture {
     head: Vec<u8>,
     tail: Vec<u8>,
     total: u64,
+    /// Newlines seen.
+    lines: u64,
 }
 
 impl Capture {
     fn push(&mut self, bytes: &[u8]) {
         self.total = self.total.saturating_add(bytes.len() as u64);
+        self.lines = self.lines.saturating_add(bytes.iter().filter(|&&b| b == b'\n').count() as u64);
         let room = MAX_CAPTURE.saturating_sub(self.head.len());
         self.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         self.tail.extend_from_slice(&bytes[bytes.len().saturating_sub(TAIL_BYTES)..]);
@@ -477,10 +480,12 @@ impl Capture {
             lines.drain(..lines.len() - TAIL_LINES);
             cut = true;
         }
-        let heading = if cut {
-            format!("{what} (last {} lines of {}):", lines.len(), bytes_text(self.total))
-        } else {
+        let heading = if !cut {
             format!("{what}:")
+        } else if self.truncated() {
+            format!("{what} (last {} of {} lines, {}):", lines.len(), self.lines, bytes_text(self.total))
+        } else {
+            format!("{what} (last {} of {} lines):", lines.len(), self.lines.max(lines.len() as u64))
         };
         let mut out = heading;
         for line in lines {
@@ -716,20 +721,24 @@ pub async fn run(step: &ExecStep, ctx: &ExecContext, default_timeout: Duration) 
             actual: format!("{ended}\n{streams}"),
         };
     }
-    for (what, want, cap) in [("stdout", &step.stdout, &out), ("stderr", &step.stderr, &err)] {
+    let checks =
+        [("stdout", &step.stdout, &out, ("stderr", &err)), ("stderr", &step.stderr, &err, ("stdout", &out))];
+    for (what, want, cap, (other_what, other)) in checks {
         if let StepStatus::Failed { expected, actual } = check_text(what, want, &cap.text()) {
-            // Keep the check's own account of the text when it is short; else show the tail.
-            let seen = if actual.len() <= 300 { format!("{what} was {actual}\n") } else { String::new() };
-            let cut = if cap.truncated() {
+            // A short text is shown as the check saw it (quoted, exact), with the other
+            // stream; a long one by the last lines of both.
+            let actual = if actual.len() <= 300 {
+                format!("{what} was {actual}\n{ended}\n{}", other.show(other_what))
+            } else if cap.truncated() {
                 format!(
-                    "\n({what} was {}; the checks saw its first {})",
+                    "{ended}\n{streams}\n({what} was {}; the checks saw its first {})",
                     bytes_text(cap.total),
                     bytes_text(MAX_CAPTURE as u64)
                 )
             } else {
-                String::new()
+                format!("{ended}\n{streams}")
             };
-            return StepStatus::Failed { expected, actual: format!("{seen}{ended}\n{streams}{cut}") };
+            return StepStatus::Failed { expected, actual };
         }
     }
     StepStatus::Passed { note: Some(format!("`{shown}` exited {} in {}", step.exit_code, human(took))) }
