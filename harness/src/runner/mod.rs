@@ -108,6 +108,7 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
             error: None,
             steps,
             duration: started.elapsed(),
+            repro: None,
         };
     }
     let Some(spec) = scenario.all_devices().next() else {
@@ -192,6 +193,7 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
         error: None,
         steps,
         duration: started.elapsed(),
+        repro: None,
     }
 }
 

@@ -80,6 +80,8 @@ pub struct ScenarioReport {
     /// Wall-clock time of the whole scenario.
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
+    /// The reproducer directory written for a failure ([`super::repro::write`]), if any.
+    pub repro: Option<PathBuf>,
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -103,6 +105,7 @@ impl ScenarioReport {
             error: Some(error),
             steps: Vec::new(),
             duration,
+            repro: None,
         }
     }
 
@@ -136,20 +139,21 @@ impl ScenarioReport {
         format!("{}:{}", self.file.display(), step.line)
     }
 
-    /// The terminal text: one line for the scenario, then for a failure the step, its
-    /// `file:line`, expected and actual, and for skipped steps why.
+    /// The terminal text without colour: one line for the scenario, then for a failure the
+    /// step, its `file:line`, expected and actual, the command that repeats the run and the
+    /// reproducer directory; for skipped steps why.
     pub fn to_text(&self) -> String {
+        self.render(Style::plain())
+    }
+
+    /// [`ScenarioReport::to_text`], coloured when `style` says so.
+    pub fn render(&self, style: Style) -> String {
         let (passed, failed, skipped, not_run) = self.counts();
-        let mark = match self.outcome {
-            Outcome::Passed => "✓",
-            Outcome::Skipped => "~",
-            Outcome::Failed | Outcome::Error => "✗",
-        };
-        let word = match self.outcome {
-            Outcome::Passed => "passed",
-            Outcome::Skipped => "skipped",
-            Outcome::Failed => "FAILED",
-            Outcome::Error => "ERROR",
+        let (mark, word, colour) = match self.outcome {
+            Outcome::Passed => ("✓", "passed", GREEN),
+            Outcome::Skipped => ("~", "skipped", YELLOW),
+            Outcome::Failed => ("✗", "FAILED", RED),
+            Outcome::Error => ("✗", "ERROR", RED),
         };
         let mut counts = format!("{passed} ✓");
         if failed > 0 {
@@ -162,11 +166,11 @@ impl ScenarioReport {
             counts.push_str(&format!(", {not_run} not run"));
         }
         let mut out = format!(
-            "{mark} {word:<7} {} — {} ({counts}; seed {}) in {}\n",
-            self.file.display(),
+            "{} {} — {} {}\n",
+            style.paint(colour, &format!("{mark} {word:<7}")),
+            style.paint(BOLD, &self.file.display().to_string()),
             self.name,
-            self.seed,
-            human(self.duration)
+            style.paint(DIM, &format!("({counts}; seed {}) in {}", self.seed, human(self.duration))),
         );
         if let Some(e) = &self.error {
             for line in e.lines() {
@@ -177,26 +181,86 @@ impl ScenarioReport {
             match &step.status {
                 StepStatus::Failed { expected, actual } => {
                     out.push_str(&format!(
-                        "    step {} `{}` at {} failed\n      expected: {}\n      actual:   {}\n",
-                        step.index,
-                        step.step,
+                        "    {} at {} failed\n      expected: {}\n      actual:   {}\n",
+                        style.paint(BOLD, &format!("step {} `{}`", step.index, step.step)),
                         self.location(step),
-                        indent(expected),
-                        indent(actual)
+                        style.paint(GREEN, &indent(expected)),
+                        style.paint(RED, &indent(actual)),
                     ));
                 }
                 StepStatus::Skipped { reason } => {
                     out.push_str(&format!(
-                        "    step {} `{}` at {} skipped: {reason}\n",
+                        "    step {} `{}` at {} {}: {reason}\n",
                         step.index,
                         step.step,
-                        self.location(step)
+                        self.location(step),
+                        style.paint(YELLOW, "skipped"),
                     ));
                 }
                 StepStatus::Passed { .. } | StepStatus::NotRun => {}
             }
         }
+        if self.outcome == Outcome::Failed {
+            out.push_str(&format!("    re-run:     {}\n", self.rerun_command()));
+        }
+        if let Some(dir) = &self.repro {
+            out.push_str(&format!("    reproducer: {}\n", style.paint(BOLD, &dir.display().to_string())));
+        }
         out
+    }
+
+    /// The command that runs this scenario again with the same seed.
+    pub fn rerun_command(&self) -> String {
+        format!("brownout run {} --seed {}", shell_word(&self.file.display().to_string()), self.seed)
+    }
+
+    /// The first failed step, if any.
+    pub fn first_failure(&self) -> Option<&StepReport> {
+        self.steps.iter().find(|s| matches!(s.status, StepStatus::Failed { .. }))
+    }
+}
+
+/// How terminal text is written: with ANSI colour or without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    /// Write ANSI colour codes.
+    pub colour: bool,
+}
+
+const GREEN: &str = "32";
+const RED: &str = "31";
+const YELLOW: &str = "33";
+const BOLD: &str = "1";
+const DIM: &str = "2";
+
+impl Style {
+    /// No colour (files, pipes, CI logs).
+    pub fn plain() -> Style {
+        Style { colour: false }
+    }
+
+    /// Colour when standard output is a terminal and `NO_COLOR` is not set (the same test
+    /// `main.rs` makes for its log on standard error).
+    pub fn for_stdout() -> Style {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        Style { colour: terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) }
+    }
+
+    /// `text` in the SGR style `code` (each line on its own, so continuation lines keep it).
+    fn paint(self, code: &str, text: &str) -> String {
+        if !self.colour || text.is_empty() {
+            return text.to_string();
+        }
+        text.split('\n').map(|l| format!("\x1b[{code}m{l}\x1b[0m")).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A path as one shell word (quoted when it needs to be).
+fn shell_word(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -214,18 +278,66 @@ pub fn human(d: Duration) -> String {
     }
 }
 
-/// The summary line after every scenario's line.
+/// What comes after every scenario's line: when more than one scenario ran and some did not
+/// pass, a recap of them (first failed step, reproducer); then one line of counts — scenarios
+/// by outcome, steps by status — and the wall time (and, when scenarios ran side by side, the
+/// time spent in scenarios).
 pub fn summary(reports: &[ScenarioReport], wall: Duration) -> String {
+    summary_styled(reports, wall, Style::plain())
+}
+
+/// [`summary`], coloured when `style` says so.
+pub fn summary_styled(reports: &[ScenarioReport], wall: Duration, style: Style) -> String {
+    let mut out = String::new();
+    let bad: Vec<&ScenarioReport> = reports.iter().filter(|r| r.outcome != Outcome::Passed).collect();
+    if reports.len() > 1 && !bad.is_empty() {
+        out.push_str(&format!("{} of {} did not pass:\n", bad.len(), reports.len()));
+        for r in &bad {
+            let (mark, colour) = if r.outcome == Outcome::Skipped { ("~", YELLOW) } else { ("✗", RED) };
+            let what = match (r.first_failure(), &r.error) {
+                (Some(step), _) => format!("step {} `{}` at {}", step.index, step.step, r.location(step)),
+                (None, Some(e)) => e.lines().next().unwrap_or_default().to_string(),
+                (None, None) => "steps skipped".into(),
+            };
+            out.push_str(&format!("  {} {} — {what}", style.paint(colour, mark), r.file.display()));
+            if let Some(dir) = &r.repro {
+                out.push_str(&format!(" (reproducer: {})", dir.display()));
+            }
+            out.push('\n');
+        }
+    }
     let count = |o: Outcome| reports.iter().filter(|r| r.outcome == o).count();
-    format!(
-        "{} scenarios: {} passed, {} failed, {} skipped, {} errors in {}",
+    let mut steps = (0, 0, 0, 0);
+    for r in reports {
+        let c = r.counts();
+        steps = (steps.0 + c.0, steps.1 + c.1, steps.2 + c.2, steps.3 + c.3);
+    }
+    let all_steps = steps.0 + steps.1 + steps.2 + steps.3;
+    let mut step_text =
+        format!("{all_steps} step{}: {} passed", if all_steps == 1 { "" } else { "s" }, steps.0);
+    for (n, what) in [(steps.1, "failed"), (steps.2, "skipped"), (steps.3, "not run")] {
+        if n > 0 {
+            step_text.push_str(&format!(", {n} {what}"));
+        }
+    }
+    let busy: Duration = reports.iter().map(|r| r.duration).sum();
+    let time = if reports.len() > 1 {
+        format!("in {} ({} in scenarios)", human(wall), human(busy))
+    } else {
+        format!("in {}", human(wall))
+    };
+    let all_passed = bad.is_empty() && !reports.is_empty();
+    let line = format!(
+        "{} scenario{}: {} passed, {} failed, {} skipped, {} errors; {step_text}; {time}",
         reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
         count(Outcome::Passed),
         count(Outcome::Failed),
         count(Outcome::Skipped),
         count(Outcome::Error),
-        human(wall)
-    )
+    );
+    out.push_str(&style.paint(if all_passed { GREEN } else { RED }, &line));
+    out
 }
 
 /// The run as JSON: `{"scenarios": [...], "passed": bool}`.
@@ -261,12 +373,15 @@ pub fn to_junit(reports: &[ScenarioReport]) -> Result<String, quick_junit::Seria
                 };
                 let mut s = TestCaseStatus::non_success(kind);
                 let first = r.steps.iter().find(|s| matches!(s.status, StepStatus::Failed { .. }));
-                let message = match first {
+                let mut message = match first {
                     Some(step) => {
                         format!("step {} `{}` at {} failed", step.index, step.step, r.location(step))
                     }
                     None => r.error.clone().unwrap_or_else(|| "failed".into()),
                 };
+                if let Some(dir) = &r.repro {
+                    message.push_str(&format!(" (reproducer: {})", dir.display()));
+                }
                 s.set_message(message);
                 s.set_description(text.clone());
                 s
@@ -280,4 +395,115 @@ pub fn to_junit(reports: &[ScenarioReport]) -> Result<String, quick_junit::Seria
     let mut report = Report::new("brownout run");
     report.add_test_suite(suite);
     report.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn step(index: usize, status: StepStatus) -> StepReport {
+        StepReport { index, step: "expect".into(), line: 10 + index as u64, status, duration: Duration::ZERO }
+    }
+
+    fn failed(repro: Option<&str>) -> ScenarioReport {
+        let steps = vec![
+            step(1, StepStatus::Passed { note: None }),
+            step(
+                2,
+                StepStatus::Failed {
+                    expected: "running version 3.0.0\nand more".into(),
+                    actual: "2.0.0 is running".into(),
+                },
+            ),
+            step(3, StepStatus::NotRun),
+        ];
+        ScenarioReport {
+            file: PathBuf::from("dir/broken scenario.yaml"),
+            name: "broken".into(),
+            outcome: ScenarioReport::outcome_of(&steps),
+            seed: 9,
+            error: None,
+            steps,
+            duration: Duration::from_millis(12),
+            repro: repro.map(PathBuf::from),
+        }
+    }
+
+    fn passed(file: &str) -> ScenarioReport {
+        let steps = vec![step(1, StepStatus::Passed { note: None })];
+        ScenarioReport {
+            file: PathBuf::from(file),
+            name: file.into(),
+            outcome: Outcome::Passed,
+            seed: 1,
+            error: None,
+            steps,
+            duration: Duration::from_millis(30),
+            repro: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_names_the_step_aligns_expected_and_actual_and_says_how_to_rerun() {
+        let text = failed(Some("target/brownout-repro/broken scenario")).to_text();
+        assert_eq!(
+            text,
+            "✗ FAILED  dir/broken scenario.yaml — broken (1 ✓, 1 ✗, 1 not run; seed 9) in 12ms\n\
+             \x20   step 2 `expect` at dir/broken scenario.yaml:12 failed\n\
+             \x20     expected: running version 3.0.0\n\
+             \x20               and more\n\
+             \x20     actual:   2.0.0 is running\n\
+             \x20   re-run:     brownout run 'dir/broken scenario.yaml' --seed 9\n\
+             \x20   reproducer: target/brownout-repro/broken scenario\n"
+        );
+    }
+
+    #[test]
+    fn colour_only_when_asked_and_the_same_text_without_it() {
+        let r = failed(None);
+        let plain = r.render(Style::plain());
+        let coloured = r.render(Style { colour: true });
+        assert!(!plain.contains('\u{1b}'));
+        assert!(coloured.contains("\u{1b}[31m✗ FAILED \u{1b}[0m"), "{coloured:?}");
+        let stripped = regex::Regex::new("\u{1b}\\[[0-9;]*m").unwrap().replace_all(&coloured, "");
+        assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn the_summary_counts_scenarios_and_steps_and_recaps_failures() {
+        let reports = [passed("a.yaml"), failed(Some("out/broken")), passed("c.yaml")];
+        let s = summary(&reports, Duration::from_millis(40));
+        assert_eq!(
+            s,
+            "1 of 3 did not pass:\n\
+             \x20 ✗ dir/broken scenario.yaml — step 2 `expect` at dir/broken scenario.yaml:12 (reproducer: out/broken)\n\
+             3 scenarios: 2 passed, 1 failed, 0 skipped, 0 errors; 5 steps: 3 passed, 1 failed, 1 not run; in 40ms (72ms in scenarios)"
+        );
+        assert_eq!(
+            summary(&reports[..1], Duration::from_millis(31)),
+            "1 scenario: 1 passed, 0 failed, 0 skipped, 0 errors; 1 step: 1 passed; in 31ms"
+        );
+    }
+
+    #[test]
+    fn json_and_junit_carry_the_reproducer() {
+        let reports = [passed("a.yaml"), failed(Some("out/broken"))];
+        let json = to_json(&reports);
+        assert_eq!(json["passed"], false);
+        assert_eq!(json["scenarios"][0]["repro"], serde_json::Value::Null);
+        assert_eq!(json["scenarios"][1]["repro"], "out/broken");
+
+        let xml = to_junit(&reports).unwrap();
+        let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+        assert_eq!(doc.root_element().attribute("tests"), Some("2"));
+        assert_eq!(doc.root_element().attribute("failures"), Some("1"));
+        let failure = doc.descendants().find(|n| n.has_tag_name("failure")).unwrap();
+        assert_eq!(
+            failure.attribute("message"),
+            Some("step 2 `expect` at dir/broken scenario.yaml:12 failed (reproducer: out/broken)")
+        );
+        assert!(failure.text().unwrap_or_default().contains("reproducer: out/broken"));
+    }
 }
