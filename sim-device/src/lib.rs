@@ -2,6 +2,7 @@
 //! SMP server, and the transports that expose it.
 
 pub mod device;
+pub mod firmware;
 pub mod flash;
 pub mod server;
 pub mod sweep;

@@ -1,7 +1,8 @@
 //! What the firmware does once MCUboot has started it.
 //!
 //! A real board runs whatever image sits in the primary slot. The simulator has no CPU (unless
-//! the `firmware` feature runs one), so each image's behaviour after boot is declared:
+//! the `firmware` feature runs one for [`FirmwareBehaviour::Execute`]), so each image's
+//! behaviour after boot is declared:
 //! [`FirmwareBehaviour`], chosen per image by version or by hash with [`Behaviours`], with a
 //! default for every other image. This is what lets a scenario say "version 2.0.0 crashes at
 //! boot" and watch MCUboot revert it.
@@ -29,6 +30,10 @@ pub enum FirmwareBehaviour {
         /// Confirm itself during the healthy boots.
         confirm: bool,
     },
+    /// Runs the image's own Cortex-M code, which decides by itself: confirm, reboot, fault or
+    /// hang ([`crate::firmware`]). Needs the cargo feature `firmware`; without it the device
+    /// halts with [`crate::firmware::NOT_BUILT`].
+    Execute,
 }
 
 /// Which images a rule applies to.

@@ -13,7 +13,13 @@
 //!     WaitForConfirm ────────────────┼──▶ Running: handle() answers SMP
 //!     CrashAtBoot ─────────────────── reset ─▶ bootloader again (a test image reverts)
 //!     HangUntilWatchdog ─────────────▶ Hung: answers nothing; watchdog_ms later, reset
+//!     Execute: the image's own code on a Cortex-M4 (feature `firmware`, crate::firmware)
+//!       READY ──────────────────────────▶ Running (CONFIRM on the way: set_confirmed)
+//!       REBOOT / fault ──────────────── reset ─▶ bootloader again
+//!       watchdog expired / budget used ─▶ Hung (watchdog deadline, or none)
 //! ```
+//!
+//! The firmware's console output is kept ([`Device::console`]) and logged line by line.
 //!
 //! Every reboot goes through the real bootloader model, so a pending image swaps and an
 //! unconfirmed one reverts exactly as on hardware. Power can be cut at any flash operation
@@ -34,6 +40,7 @@ use mcuboot::trailer::{self, SwapType, TrailerError, TrailerLayout};
 use smp::header::Header;
 use thiserror::Error;
 
+use crate::firmware::{self, ConfirmReply};
 use crate::flash::persist::PersistError;
 use crate::flash::{FaultKind, GeometryError, ProgramMode, SimFlash};
 use crate::server::{self, GroupDef, Hooks, Limits, ServerConfig, ServerState, StateMap};
@@ -96,6 +103,9 @@ pub struct DeviceConfig {
     /// forever; the device then answers nothing until power-cycled).
     pub max_crash_boots: u32,
     pub clock: Clock,
+    /// Most instructions one boot of an [`FirmwareBehaviour::Execute`] image may run
+    /// ([`firmware::DEFAULT_BUDGET`]).
+    pub firmware_budget: u64,
     /// The `storage_partition`: where settings are kept and what Zephyr basic "erase
     /// storage" erases. [`DeviceConfig::new`] places it in the free flash after the last
     /// slot ([`default_storage_partition`]); `None`: the board has none.
@@ -118,6 +128,7 @@ impl DeviceConfig {
             watchdog_ms: 4000,
             max_crash_boots: 16,
             clock: Clock::manual(),
+            firmware_budget: firmware::DEFAULT_BUDGET,
             storage: default_storage_partition(&map),
             map,
         }
@@ -200,6 +211,12 @@ impl DeviceConfig {
         self
     }
 
+    /// The instruction budget of one boot of an [`FirmwareBehaviour::Execute`] image.
+    pub fn firmware_budget(mut self, instructions: u64) -> DeviceConfig {
+        self.firmware_budget = instructions;
+        self
+    }
+
     /// Place the storage partition (or remove it with `None`).
     pub fn storage_partition(mut self, area: Option<Area>) -> DeviceConfig {
         self.storage = area;
@@ -272,6 +289,8 @@ impl DeviceConfig {
             max_crash_boots: self.max_crash_boots,
             booted_at_ms: 0,
             storage_area: self.storage,
+            firmware_budget: self.firmware_budget,
+            console: String::new(),
         };
         dev.log(EventKind::PowerOn);
         dev.boot_cycle();
@@ -357,6 +376,8 @@ pub enum ResetCause {
     Crash,
     /// The watchdog expired.
     Watchdog,
+    /// The running firmware asked for a reboot (`sys_reboot`, [`firmware::reg::REBOOT`]).
+    Reboot,
     /// Power came back.
     PowerOn,
 }
@@ -401,6 +422,17 @@ pub enum EventKind {
         version: ImageVersion,
     },
     CrashLoop,
+    /// A line the firmware wrote to its console (without the newline).
+    Console(String),
+    /// The firmware asked for a reboot.
+    FirmwareReboot {
+        version: ImageVersion,
+    },
+    /// The firmware faulted (the device resets through the bootloader).
+    Fault {
+        version: ImageVersion,
+        what: String,
+    },
     /// The application confirmed itself.
     SelfConfirmed {
         version: ImageVersion,
@@ -451,6 +483,9 @@ impl std::fmt::Display for EventKind {
             EventKind::Crash { version } => write!(f, "{version} crashed"),
             EventKind::Hang { version } => write!(f, "{version} hangs"),
             EventKind::CrashLoop => write!(f, "crash loop: giving up until power-cycled"),
+            EventKind::Console(line) => write!(f, "console: {line}"),
+            EventKind::FirmwareReboot { version } => write!(f, "{version} requested a reboot"),
+            EventKind::Fault { version, what } => write!(f, "{version} faulted: {what}"),
             EventKind::SelfConfirmed { version } => write!(f, "{version} confirmed itself"),
             EventKind::Request { header, result } => write!(f, "smp {header}: {result}"),
             EventKind::Ignored { bytes, why } => write!(f, "ignored {bytes} bytes: {why}"),
@@ -526,6 +561,12 @@ pub struct Rtc {
 /// At most this many events are kept; older ones are dropped (and counted).
 pub const EVENT_LOG_CAPACITY: usize = 20_000;
 
+/// [`Device::console`] keeps the last this many bytes of console text.
+pub const CONSOLE_CAPACITY: usize = 64 * 1024;
+
+/// A console line longer than this is logged in pieces.
+const CONSOLE_LINE_MAX: usize = 1024;
+
 /// A simulated board. See the [module documentation](self).
 pub struct Device {
     pub(crate) flash: SimFlash,
@@ -556,6 +597,9 @@ pub struct Device {
     max_crash_boots: u32,
     booted_at_ms: u64,
     storage_area: Option<Area>,
+    firmware_budget: u64,
+    /// Console text (the last [`CONSOLE_CAPACITY`] bytes).
+    console: String,
 }
 
 impl std::fmt::Debug for Device {
@@ -723,6 +767,35 @@ impl Device {
         self.events_dropped
     }
 
+    /// The instruction budget of one boot of an [`FirmwareBehaviour::Execute`] image.
+    pub fn firmware_budget(&self) -> u64 {
+        self.firmware_budget
+    }
+
+    /// Everything the firmware wrote to its console since the device was built (the last
+    /// [`CONSOLE_CAPACITY`] bytes), as text: invalid UTF-8 is replaced line by line. Only
+    /// [`FirmwareBehaviour::Execute`] images write to it.
+    pub fn console(&self) -> &str {
+        &self.console
+    }
+
+    /// Append a console line (its bytes, `newline` if it ended with one) and log it.
+    fn console_line(&mut self, bytes: &[u8], newline: bool) {
+        let line = String::from_utf8_lossy(bytes).into_owned();
+        self.console.push_str(&line);
+        if newline {
+            self.console.push('\n');
+        }
+        if self.console.len() > CONSOLE_CAPACITY {
+            let mut cut = self.console.len() - CONSOLE_CAPACITY;
+            while !self.console.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.console.drain(..cut);
+        }
+        self.log(EventKind::Console(line));
+    }
+
     pub(crate) fn log(&mut self, kind: EventKind) {
         if self.events.len() >= EVENT_LOG_CAPACITY {
             self.events.pop_front();
@@ -738,7 +811,9 @@ impl Device {
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let reset = self.pending_reset.map(|(at, _)| at);
         let wdt = match self.state {
-            RunState::Hung { watchdog_at_ms, .. } => Some(watchdog_at_ms),
+            RunState::Hung { watchdog_at_ms, .. } if watchdog_at_ms != firmware::NO_WATCHDOG => {
+                Some(watchdog_at_ms)
+            }
             _ => None,
         };
         match (reset, wdt) {
@@ -893,6 +968,19 @@ impl Device {
                 behaviour,
             };
             let (crash, confirm) = match behaviour {
+                FirmwareBehaviour::Execute => {
+                    let swap_type = outcome
+                        .images
+                        .get(booted.image as usize)
+                        .map_or(SwapType::None, |r| r.resumed.unwrap_or(r.swap_type));
+                    match self.execute(booted.area, swap_type, running, boots) {
+                        Executed::Settled => return,
+                        Executed::Rebooting => {
+                            crashes += 1;
+                            continue;
+                        }
+                    }
+                }
                 FirmwareBehaviour::ConfirmAtBoot => (false, true),
                 FirmwareBehaviour::WaitForConfirm => (false, false),
                 FirmwareBehaviour::CrashAtBoot => (true, false),
@@ -922,6 +1010,98 @@ impl Device {
                 }
             }
             return;
+        }
+    }
+
+    /// Run the image's own code ([`FirmwareBehaviour::Execute`]): see [`crate::firmware`].
+    #[cfg(not(feature = "firmware"))]
+    fn execute(&mut self, _area: Area, _swap: SwapType, _running: RunningImage, _boots: u32) -> Executed {
+        let why = firmware::NOT_BUILT.to_string();
+        self.log(EventKind::Note(why.clone()));
+        self.state = RunState::Halted(why);
+        Executed::Settled
+    }
+
+    /// Run the image's own code ([`FirmwareBehaviour::Execute`]): see [`crate::firmware`].
+    #[cfg(feature = "firmware")]
+    fn execute(
+        &mut self,
+        area: Area,
+        swap_type: SwapType,
+        running: RunningImage,
+        image_boots: u32,
+    ) -> Executed {
+        use firmware::{BootInfo, Exit, Program};
+        let version = running.version;
+        let boot = BootInfo { swap_type, boot_count: self.boot_count, image_boots };
+        let flash = self.flash.contents(0).unwrap_or_default();
+        let exit = match Program::place(flash, area, &running.header, boot, self.firmware_budget) {
+            Ok(program) => {
+                self.log(EventKind::Note(format!(
+                    "{version} executes from {:#010x} ({} instructions at most)",
+                    program.vector_table, program.budget
+                )));
+                let mut host = FirmwareHost { dev: self, image: running.image, version, line: Vec::new() };
+                let exit = firmware::run(&program, &mut host);
+                host.flush();
+                exit
+            }
+            Err(fault) => Exit::Fault { fault, executed: 0 },
+        };
+        let now = self.clock.now_ms();
+        match exit {
+            Exit::Ready { executed } => {
+                self.log(EventKind::Note(format!(
+                    "{version} is up after {executed} instructions ({} ms modelled)",
+                    firmware::instructions_to_ms(executed)
+                )));
+                self.booted_at_ms = now;
+                self.log(EventKind::Running {
+                    version,
+                    hash: running.hash.clone(),
+                    behaviour: running.behaviour,
+                });
+                self.state = RunState::Running(running);
+                Executed::Settled
+            }
+            Exit::Reboot { .. } => {
+                self.log(EventKind::FirmwareReboot { version });
+                self.log(EventKind::Reset(ResetCause::Reboot));
+                Executed::Rebooting
+            }
+            Exit::Fault { fault, .. } => {
+                self.log(EventKind::Fault { version, what: fault.to_string() });
+                self.log(EventKind::Reset(ResetCause::Crash));
+                Executed::Rebooting
+            }
+            Exit::Watchdog { timeout_ms, at_instruction } => {
+                let after = firmware::instructions_to_ms(at_instruction);
+                self.log(EventKind::Note(format!(
+                    "{version} stopped feeding its {timeout_ms} ms watchdog, which expires {after} ms after boot"
+                )));
+                self.log(EventKind::Hang { version });
+                self.state = RunState::Hung { image: running, watchdog_at_ms: now.saturating_add(after) };
+                Executed::Settled
+            }
+            Exit::BudgetExhausted { executed, watchdog_at_instruction } => {
+                let watchdog_at_ms = match watchdog_at_instruction {
+                    Some(at) => now.saturating_add(firmware::instructions_to_ms(at)),
+                    None => firmware::NO_WATCHDOG,
+                };
+                let then = if watchdog_at_ms == firmware::NO_WATCHDOG {
+                    "no watchdog runs: hung until reset or power cycle".to_string()
+                } else {
+                    format!("its watchdog resets it at {watchdog_at_ms} ms")
+                };
+                self.log(EventKind::Note(format!(
+                    "{version} used its budget of {executed} instructions without becoming ready; {then}"
+                )));
+                self.log(EventKind::Hang { version });
+                self.state = RunState::Hung { image: running, watchdog_at_ms };
+                Executed::Settled
+            }
+            // The host already turned the device off.
+            Exit::PowerLost { .. } => Executed::Settled,
         }
     }
 
@@ -959,5 +1139,75 @@ impl Device {
         {
             self.log(EventKind::Note(format!("saving the flash file failed: {e}")));
         }
+    }
+}
+
+/// What running an [`FirmwareBehaviour::Execute`] image came to, for the boot loop.
+enum Executed {
+    /// The device serves, hangs, halted or lost power: the boot cycle ends.
+    Settled,
+    /// The firmware rebooted or faulted: the bootloader runs again.
+    #[cfg_attr(not(feature = "firmware"), allow(dead_code))]
+    Rebooting,
+}
+
+/// The device as the running firmware's control block sees it.
+#[cfg_attr(not(feature = "firmware"), allow(dead_code))]
+struct FirmwareHost<'d> {
+    dev: &'d mut Device,
+    image: u8,
+    version: ImageVersion,
+    /// The console line being written.
+    line: Vec<u8>,
+}
+
+#[cfg_attr(not(feature = "firmware"), allow(dead_code))]
+impl FirmwareHost<'_> {
+    /// Log what is left of the console line (the run ended in the middle of it).
+    fn flush(&mut self) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.dev.console_line(&line, false);
+        }
+    }
+}
+
+impl firmware::Host for FirmwareHost<'_> {
+    fn console(&mut self, byte: u8) {
+        if byte == b'\n' {
+            let line = std::mem::take(&mut self.line);
+            self.dev.console_line(&line, true);
+            return;
+        }
+        self.line.push(byte);
+        if self.line.len() >= CONSOLE_LINE_MAX {
+            self.flush();
+        }
+    }
+
+    fn confirm(&mut self) -> ConfirmReply {
+        let dev = &mut *self.dev;
+        match trailer::set_confirmed(&mut dev.flash, &dev.map, &dev.layout, self.image) {
+            Ok(trailer::SetOutcome::Written) => {
+                dev.log(EventKind::SelfConfirmed { version: self.version });
+                ConfirmReply::Written
+            }
+            Ok(trailer::SetOutcome::Unchanged) => ConfirmReply::Unchanged,
+            Err(TrailerError::Flash(FlashError::PowerLoss { .. })) => {
+                dev.power_lost();
+                ConfirmReply::PowerLost
+            }
+            Err(e) => {
+                dev.log(EventKind::Note(format!("self-confirm failed: {e}")));
+                ConfirmReply::Failed
+            }
+        }
+    }
+
+    fn image_ok(&mut self) -> bool {
+        let dev = &mut *self.dev;
+        let Some(area) = dev.map.area(mcuboot::layout::AreaId::Primary(self.image)) else { return false };
+        trailer::read_swap_state(&mut dev.flash, &dev.layout, area)
+            .is_ok_and(|s| s.image_ok == trailer::FlagState::Set)
     }
 }
