@@ -164,7 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let style = Style::for_stdout();
     let progress = Progress::new(&files, jobs, style);
     let reports = runner::run_all(&files, &options, jobs, &|r| progress.done(r));
-    progress.finish();
+    progress.finish(&reports);
 
     println!("{}", report::summary_styled(&reports, started.elapsed(), style));
     if let Some(path) = &args.junit {
@@ -252,7 +252,8 @@ impl<'a> Progress<'a> {
 
     fn done(&self, report: &ScenarioReport) {
         let mut state = self.lock();
-        // The same file may be listed twice: take the first not yet done.
+        // The same file may be listed twice: take the first not yet done. A report for a file
+        // not in the list is left for `finish`, which prints every report not yet printed.
         let Some(i) = (0..self.files.len()).find(|&i| !state.done[i] && self.files[i] == report.file) else {
             return;
         };
@@ -290,10 +291,23 @@ impl<'a> Progress<'a> {
         }
     }
 
-    fn finish(&self) {
+    /// Clear the bar and print whatever has not been printed yet (in file order), so no
+    /// scenario's line is lost even if its progress call never came.
+    fn finish(&self, reports: &[ScenarioReport]) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+        let mut state = self.lock();
+        let mut text = String::new();
+        let from = state.next;
+        for (i, r) in reports.iter().enumerate().skip(from) {
+            let ready = state.ready.get_mut(i).and_then(Option::take);
+            text.push_str(&ready.unwrap_or_else(|| r.render(self.style)));
+        }
+        state.next = state.next.max(reports.len());
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
     }
 }
 
