@@ -136,7 +136,7 @@ fn a_command_that_cannot_be_expanded_fails_the_step_before_anything_runs() {
     // `{hash}` of a file that is no MCUboot image says so.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
-    let ctx = ExecContext { image: Some("notes.txt".into()), ..ExecContext::new(dir.path()) };
+    let ctx = ExecContext { image: Some(dir.path().join("notes.txt")), ..ExecContext::new(dir.path()) };
     let got = failure(&run(&step("command: echo {hash}\nimage: notes.txt"), &ctx));
     assert!(
         got.contains("`{hash}` cannot be filled") && got.contains("notes.txt is not an MCUboot image"),
@@ -146,7 +146,8 @@ fn a_command_that_cannot_be_expanded_fails_the_step_before_anything_runs() {
 
 #[test]
 fn image_and_hash_come_from_the_image_file() {
-    let ctx = ExecContext { image: Some("images/app-2.0.0.bin".into()), ..ExecContext::new(fixtures()) };
+    let ctx =
+        ExecContext { image: Some(fixtures().join("images/app-2.0.0.bin")), ..ExecContext::new(fixtures()) };
     let got = run(
         &step(
             "command: printf '%s %s' {image} {hash}\nstdout: {regex: '^/.*/fixtures/images/app-2.0.0.bin [0-9a-f]{64}$'}",
@@ -392,7 +393,7 @@ async fn smpmgr_does_a_full_upgrade_over_the_pty() {
     let ends = Endpoints::open(&shared, true, false).await.unwrap();
     let _pump = endpoints::real_time(&shared);
     let mut ctx = ends.context(&fixtures());
-    ctx.image = Some("images/app-2.0.0.bin".into());
+    ctx.image = Some(fixtures().join("images/app-2.0.0.bin"));
     let smpmgr = "smpmgr --port {pty} --timeout 3";
     run_all(
         &[
@@ -422,7 +423,7 @@ async fn mcumgrctl_does_a_full_upgrade_over_the_pty_and_udp() {
     let ends = Endpoints::open(&shared, true, true).await.unwrap();
     let _pump = endpoints::real_time(&shared);
     let mut ctx = ends.context(&fixtures());
-    ctx.image = Some("images/app-2.0.0.bin".into());
+    ctx.image = Some(fixtures().join("images/app-2.0.0.bin"));
     let serial = "mcumgrctl --serial {pty} --timeout 3000";
     let udp = "mcumgrctl --udp {addr} --timeout 3000";
     run_all(

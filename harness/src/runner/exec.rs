@@ -81,7 +81,7 @@ const TAIL_LINES: usize = 20;
 /// Longest line shown in a failure (longer ones are cut with `…`).
 const SHOWN_LINE: usize = 200;
 /// Longest command shown in notes and messages.
-const SHOWN_COMMAND: usize = 100;
+const SHOWN_COMMAND: usize = 160;
 /// After the command ended, how long what it wrote may take to arrive.
 const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// How long a killed command may take to be reaped.
@@ -95,13 +95,15 @@ pub struct ExecContext {
     pub pty: Option<PathBuf>,
     /// The device's UDP address (`{addr}`, `{ip}`, `{port}`).
     pub udp: Option<SocketAddr>,
-    /// The step's `image`, resolved against the scenario's directory (`{image}`, `{hash}`).
-    /// A relative path is taken relative to `cwd`.
+    /// The step's `image`, resolved against the scenario's directory (`{image}`, `{hash}`):
+    /// as [`Scenario::resolve`](crate::scenario::Scenario::resolve) gives it, absolute or
+    /// relative to the runner's own current directory (not to `cwd`).
     pub image: Option<PathBuf>,
     /// What `{dir}` becomes.
     pub dir: PathBuf,
-    /// The command's working directory (the scenario file's directory): relative program and
-    /// image paths are resolved here, and the search for a `.venv` starts here.
+    /// The command's working directory (the scenario file's directory; absolute, or relative
+    /// to the runner's current directory): relative program paths in the command are resolved
+    /// here, and the search for a `.venv` starts here.
     pub cwd: PathBuf,
 }
 
@@ -347,11 +349,9 @@ fn placeholder_value(name: &str, ctx: &ExecContext, image_hash: Option<&[u8]>) -
         "ip" => ctx.udp.map(|a| a.ip().to_string()).ok_or_else(|| unavailable(no_udp)),
         "port" => ctx.udp.map(|a| a.port().to_string()).ok_or_else(|| unavailable(no_udp)),
         "addr" => ctx.udp.map(|a| a.to_string()).ok_or_else(|| unavailable(no_udp)),
-        "image" => ctx
-            .image
-            .as_ref()
-            .map(|p| absolute(&ctx.cwd.join(p)).display().to_string())
-            .ok_or_else(|| unavailable(no_image)),
+        "image" => {
+            ctx.image.as_ref().map(|p| absolute(p).display().to_string()).ok_or_else(|| unavailable(no_image))
+        }
         "hash" => match (image_hash, &ctx.image) {
             (Some(h), _) => Ok(hex::encode(h)),
             (None, None) => Err(unavailable(no_image)),
@@ -492,7 +492,7 @@ impl Capture {
             // A progress bar redraws with `\r`: show what stayed on screen.
             let line = line.split('\r').rfind(|s| !s.is_empty()).unwrap_or("");
             out.push_str("\n  ");
-            out.push_str(&shorten(line, SHOWN_LINE));
+            out.push_str(&shorten(line.trim_end(), SHOWN_LINE));
         }
         out
     }
@@ -632,7 +632,7 @@ fn image_hash(path: &Path) -> Result<Vec<u8>, String> {
 /// the exit code and the last lines of both streams.
 pub async fn run(step: &ExecStep, ctx: &ExecContext, default_timeout: Duration) -> StepStatus {
     let limit = step.timeout.map_or(default_timeout, |t| t.to_std());
-    let hash = ctx.image.as_ref().map(|p| image_hash(&ctx.cwd.join(p)));
+    let hash = ctx.image.as_deref().map(image_hash);
     let argv = match expand(&step.command, ctx, hash.as_ref().and_then(|h| h.as_deref().ok())) {
         Ok(argv) => argv,
         Err(ExecError::Unavailable { name, .. }) if name == "hash" && matches!(hash, Some(Err(_))) => {
@@ -855,10 +855,14 @@ mod tests {
     }
 
     #[test]
-    fn relative_image_paths_become_absolute() {
+    fn relative_image_paths_become_absolute_against_the_runners_directory() {
         let mut ctx = ExecContext::new("/scen/lib");
-        ctx.image = Some("../fw/a.bin".into());
-        assert_eq!(expand("x {image}", &ctx, None).unwrap()[1], "/scen/lib/../fw/a.bin");
+        ctx.image = Some("scen/fw/a.bin".into());
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            expand("x {image}", &ctx, None).unwrap()[1],
+            here.join("scen/fw/a.bin").display().to_string()
+        );
     }
 
     #[test]
@@ -872,7 +876,8 @@ mod tests {
         assert!(c.text().starts_with("line 0\nline 1\n"));
         let shown = c.show("stdout");
         assert!(
-            shown.starts_with("stdout (last 20 lines of 2.") && shown.ends_with("\n  line 199999"),
+            shown.starts_with("stdout (last 20 of 200000 lines, 2.2 MiB):")
+                && shown.ends_with("\n  line 199999"),
             "{shown}"
         );
         let mut small = Capture::default();
