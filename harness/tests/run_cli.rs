@@ -335,6 +335,7 @@ fn a_reproducer_holds_the_flash_the_trailers_and_the_failing_request() {
             seed: 9,
             report_text: report,
             devices: &devices,
+            dumps: &[],
             transcript: Some(&transcript),
         };
         repro::write(&tmp.path().join("repro"), &input).unwrap()

@@ -55,8 +55,65 @@ pub struct ReproInput<'a> {
     pub report_text: &'a str,
     /// Every device, by the name the scenario gives it (`main` for a single `device:`).
     pub devices: &'a [(String, &'a Device)],
+    /// Devices already captured with [`DeviceDump::of`] (each inside its own
+    /// `SharedDevice::with`, so a group's devices need not be locked at once); written after
+    /// `devices`. Usually one of the two is empty.
+    pub dumps: &'a [DeviceDump],
     /// The SMP traffic, if it was recorded.
     pub transcript: Option<&'a Transcript>,
+}
+
+/// What a reproducer keeps of one device: its flash, whole, and its trailers decoded. Take it
+/// while the device is at hand (`shared.with(|d| DeviceDump::of("main", d))`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDump {
+    /// The device's name in the scenario.
+    pub name: String,
+    /// Its flash layout's name (`k64f`).
+    pub layout: String,
+    /// Every flash device's contents, by device id.
+    pub flash: Vec<Vec<u8>>,
+    /// [`trailers_text`] of the device.
+    pub trailers: String,
+}
+
+impl DeviceDump {
+    /// Capture `device` as it is now.
+    pub fn of(name: &str, device: &Device) -> DeviceDump {
+        let flash = (0..device.flash().device_count())
+            .map_while(|dev| u8::try_from(dev).ok())
+            .filter_map(|id| device.flash().contents(id).map(<[u8]>::to_vec))
+            .collect();
+        DeviceDump {
+            name: name.to_string(),
+            layout: device.map().name.clone(),
+            flash,
+            trailers: trailers_text(name, device),
+        }
+    }
+}
+
+/// [`write`] for a failed scenario's report: the reproducer of `report` (its file, name, seed
+/// and text) with `dumps` and `transcript`; on success `report.repro` names the directory.
+pub fn write_for_report(
+    dir: &Path,
+    report: &mut super::ScenarioReport,
+    dumps: &[DeviceDump],
+    transcript: Option<&Transcript>,
+) -> io::Result<PathBuf> {
+    let text = report.to_text();
+    let input = ReproInput {
+        scenario_file: &report.file,
+        scenario_name: &report.name,
+        seed: report.seed,
+        report_text: &text,
+        devices: &[],
+        dumps,
+        transcript,
+    };
+    let at = write(dir, &input)?;
+    report.repro = Some(at.clone());
+    Ok(at)
 }
 
 /// Write the reproducer of `input` to `<dir>/<scenario-file-stem>/` (creating `dir` if
@@ -110,25 +167,34 @@ fn fill(at: &Path, input: &ReproInput<'_>) -> io::Result<()> {
     let referenced = referenced_files(input.scenario_file);
     let copied = copy_files(&at.join("files"), &referenced)?;
 
-    for (name, device) in input.devices {
-        let name = file_safe(name, "device");
-        for dev in 0..device.flash().device_count() {
-            let Ok(id) = u8::try_from(dev) else { break };
-            let Some(bytes) = device.flash().contents(id) else { continue };
+    let owned: Vec<DeviceDump> = input.devices.iter().map(|(name, d)| DeviceDump::of(name, d)).collect();
+    let mut used: Vec<String> = Vec::new();
+    for dump in owned.iter().chain(input.dumps) {
+        let base = file_safe(&dump.name, "device");
+        let mut name = base.clone();
+        let mut n = 2;
+        while used.contains(&name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        used.push(name.clone());
+        for (dev, bytes) in dump.flash.iter().enumerate() {
             let file = format!("flash-{name}-{dev}.bin");
             std::fs::write(at.join(&file), bytes)?;
             listing.push((
                 file,
                 format!(
-                    "flash device {dev} of `{name}`, whole ({} bytes, layout {})",
+                    "flash device {dev} of `{}`, whole ({} bytes, layout {})",
+                    dump.name,
                     bytes.len(),
-                    device.map().name
+                    dump.layout
                 ),
             ));
         }
         let file = format!("trailers-{name}.txt");
-        std::fs::write(at.join(&file), trailers_text(name.as_str(), device))?;
-        listing.push((file, format!("`{name}`: every slot's trailer decoded, its state and event log")));
+        std::fs::write(at.join(&file), &dump.trailers)?;
+        listing
+            .push((file, format!("`{}`: every slot's trailer decoded, its state and event log", dump.name)));
     }
     if let Some(t) = input.transcript {
         std::fs::write(at.join("transcript.txt"), t.to_text())?;
@@ -620,6 +686,7 @@ mod tests {
             seed: 77,
             report_text: "\u{1b}[31m✗ FAILED\u{1b}[0m  my scenario.yaml\n    step 1 `upload` failed\n",
             devices: &[("main".to_string(), &dev)],
+            dumps: &[],
             transcript: Some(&transcript),
         };
         let at = write(&out, &input).unwrap();
@@ -730,6 +797,7 @@ mod tests {
             seed: 1,
             report_text: "first",
             devices: &[],
+            dumps: &[],
             transcript: None,
         };
         let at = write(&out, &input).unwrap();
@@ -766,6 +834,7 @@ mod tests {
             seed: 5,
             report_text: "x",
             devices: &[("a/b".to_string(), &dev)],
+            dumps: &[],
             transcript: None,
         };
         let at = write(tmp.path(), &input).unwrap();
@@ -773,6 +842,42 @@ mod tests {
         assert!(at.join("flash-a_b-0.bin").exists(), "device names are made file-safe");
         let readme = std::fs::read_to_string(at.join("README.md")).unwrap();
         assert!(readme.contains("could not be copied"), "{readme}");
+    }
+
+    /// Two devices of a group, captured one at a time, and a report that learns where its
+    /// reproducer is.
+    #[test]
+    fn dumps_of_a_group_and_a_report_that_points_to_its_reproducer() {
+        use crate::runner::report::{Outcome, ScenarioReport, StepReport, StepStatus};
+        let tmp = tempfile::tempdir().unwrap();
+        let file = scenario(tmp.path());
+        let (a, b) = (device(), device());
+        let dumps = [DeviceDump::of("left", &a), DeviceDump::of("left", &b)];
+        assert_eq!(dumps[0].flash.len(), 1);
+        assert_eq!(dumps[0].flash[0].len(), 0x80000);
+        let mut report = ScenarioReport {
+            file: file.clone(),
+            name: "a failing one".into(),
+            outcome: Outcome::Failed,
+            seed: 3,
+            error: None,
+            steps: vec![StepReport {
+                index: 1,
+                step: "upload".into(),
+                line: 8,
+                status: StepStatus::Failed { expected: "yes".into(), actual: "no".into() },
+                duration: std::time::Duration::ZERO,
+            }],
+            duration: std::time::Duration::ZERO,
+            repro: None,
+        };
+        let at = write_for_report(&tmp.path().join("out"), &mut report, &dumps, None).unwrap();
+        assert_eq!(report.repro.as_deref(), Some(at.as_path()));
+        assert!(at.join("flash-left-0.bin").is_file() && at.join("flash-left-2-0.bin").is_file());
+        assert!(at.join("trailers-left.txt").is_file() && at.join("trailers-left-2.txt").is_file());
+        let text = std::fs::read_to_string(at.join("report.txt")).unwrap();
+        assert!(text.contains("step 1 `upload` at") && text.contains("--seed 3"), "{text}");
+        assert!(report.to_text().contains(&format!("reproducer: {}", at.display())));
     }
 
     #[test]
