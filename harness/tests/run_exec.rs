@@ -374,6 +374,43 @@ fn running_version(shared: &SharedDevice) -> String {
     shared.with(|d| d.running().map(|r| r.version.to_string()).unwrap_or_default())
 }
 
+/// Without outside tools: brownout's own serial and UDP clients reach the device through
+/// `Endpoints`; the reboot `os reset` asks for waits for modelled time until a `ClockPump`
+/// runs, which then makes it happen in real time; a dropped pump moves the clock no more.
+#[tokio::test]
+async fn endpoints_serve_the_device_and_the_pump_makes_its_reboot_happen() {
+    use harness::client::{ClientConfig, SerialSettings, SerialTransport, SmpClient, UdpTransport};
+    let shared = device("swap-scratch");
+    let ends = Endpoints::open(&shared, true, true).await.unwrap();
+    let pty = ends.pty_path().unwrap().to_str().unwrap().to_string();
+    assert!(pty.starts_with("/dev/pts/"), "{pty}");
+    let addr = ends.udp_addr().unwrap();
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    let ctx = ends.context(Path::new("/s"));
+    assert_eq!((ctx.pty.as_deref(), ctx.udp), (ends.pty_path(), Some(addr)));
+
+    let serial = SerialTransport::open(&SerialSettings::new(pty.as_str())).unwrap();
+    let mut over_pty = SmpClient::new(serial, ClientConfig::default());
+    assert_eq!(over_pty.echo("over the pty").await.unwrap(), "over the pty");
+    let udp = UdpTransport::connect(addr).await.unwrap();
+    let mut over_udp = SmpClient::new(udp, ClientConfig::default());
+    assert_eq!(over_udp.echo("over udp").await.unwrap(), "over udp");
+
+    let boots = shared.with(|d| d.boot_count());
+    over_udp.reset(false).await.unwrap();
+    // The clock is manual: however long we wait, no reboot without the pump.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(shared.with(|d| (d.boot_count(), d.next_deadline_ms().is_some())), (boots, true));
+    let pump = endpoints::real_time(&shared);
+    rebooted(&shared, boots).await;
+    assert!(pump.pumped_ms() > 0);
+    assert_eq!(over_pty.echo("after the reboot").await.unwrap(), "after the reboot");
+    drop(pump);
+    let now = shared.with(|d| d.now_ms());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(shared.with(|d| d.now_ms()), now, "a dropped pump moved the clock");
+}
+
 /// smpmgr's `ImageState(...)` of the test image 2.0.0 running from slot 0, field by field.
 const SMPMGR_SLOT0_TEST: &str = concat!(
     r"slot=0,\s*version='2.0.0',\s*image=\w+,\s*hash=HashBytes\('[0-9A-F]+'\),\s*",

@@ -28,7 +28,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sim_device::transport::{
@@ -124,6 +124,9 @@ impl Endpoints {
 pub struct ClockPump {
     task: JoinHandle<()>,
     pumped: Arc<AtomicU64>,
+    /// Set when dropped: a move already on the blocking pool checks it under the device lock,
+    /// so once the pump is dropped the next look at the device sees its final time.
+    stopped: Arc<AtomicBool>,
 }
 
 impl ClockPump {
@@ -135,6 +138,7 @@ impl ClockPump {
 
 impl Drop for ClockPump {
     fn drop(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
         self.task.abort();
     }
 }
@@ -149,6 +153,8 @@ pub fn real_time(shared: &SharedDevice) -> ClockPump {
     let shared = shared.clone();
     let pumped = Arc::new(AtomicU64::new(0));
     let total = pumped.clone();
+    let stopped = Arc::new(AtomicBool::new(false));
+    let stop = stopped.clone();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(PUMP_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -164,15 +170,22 @@ pub fn real_time(shared: &SharedDevice) -> ClockPump {
                 continue;
             }
             owed = owed.saturating_sub(Duration::from_millis(ms));
-            let device = shared.clone();
+            let (device, stop, total) = (shared.clone(), stop.clone(), total.clone());
+            let moved = tokio::task::spawn_blocking(move || {
+                device.with(|d| {
+                    if !stop.load(Ordering::SeqCst) {
+                        d.advance(ms);
+                        total.fetch_add(ms, Ordering::Relaxed);
+                    }
+                });
+            });
             // Only a panic inside the device fails the join; the pump then has nothing to do.
-            if tokio::task::spawn_blocking(move || device.with(|d| d.advance(ms))).await.is_err() {
+            if moved.await.is_err() {
                 return;
             }
-            total.fetch_add(ms, Ordering::Relaxed);
         }
     });
-    ClockPump { task, pumped }
+    ClockPump { task, pumped, stopped }
 }
 
 #[cfg(test)]
