@@ -144,11 +144,19 @@ impl Transcript {
     }
 
     /// Record everything that crosses `shared`'s transports from now on (replacing any tap it
-    /// had), stamped with the device's modelled time.
+    /// had), stamped with the device's modelled time. Notes are stamped with it too.
     pub fn attach(&self, shared: &SharedDevice) {
         let clock = shared.with(|d| d.clock().clone());
-        self.set_clock(clock);
-        shared.set_tap(Some(self.tap()));
+        self.set_clock(clock.clone());
+        shared.set_tap(Some(self.tap_for(None, Some(clock))));
+    }
+
+    /// [`Transcript::attach`] for one device of several (a group): its entries name it
+    /// (`left/inproc`) and carry its own clock's time. Notes keep the clock set first.
+    pub fn attach_as(&self, shared: &SharedDevice, device: &str) {
+        let clock = shared.with(|d| d.clock().clone());
+        self.lock().clock.get_or_insert_with(|| clock.clone());
+        shared.set_tap(Some(self.tap_for(Some(device.to_string()), Some(clock))));
     }
 
     /// Stamp entries with this clock's time (a device's [`Device::clock`](sim_device::device::Device::clock)).
@@ -158,13 +166,24 @@ impl Transcript {
 
     /// A tap for [`SharedDevice::set_tap`] that records into this transcript.
     pub fn tap(&self) -> Tap {
+        self.tap_for(None, None)
+    }
+
+    fn tap_for(&self, device: Option<String>, clock: Option<Clock>) -> Tap {
         let me = self.clone();
-        Arc::new(move |traffic: &Traffic<'_>| me.record(traffic))
+        Arc::new(move |traffic: &Traffic<'_>| me.record_from(device.as_deref(), clock.as_ref(), traffic))
     }
 
     /// Record one event from a transport.
     pub fn record(&self, traffic: &Traffic<'_>) {
-        let transport = traffic.transport.to_string();
+        self.record_from(None, None, traffic);
+    }
+
+    fn record_from(&self, device: Option<&str>, clock: Option<&Clock>, traffic: &Traffic<'_>) {
+        let transport = match device {
+            Some(d) => format!("{d}/{}", traffic.transport),
+            None => traffic.transport.to_string(),
+        };
         let kind = match traffic.event {
             WireEvent::Packet { direction, bytes, faults } => EntryKind::Packet {
                 transport,
@@ -181,19 +200,20 @@ impl Transcript {
                 EntryKind::Console { transport, text: text.to_string(), cut }
             }
         };
-        self.push(kind);
+        self.push(kind, clock);
     }
 
     /// Mark where step `step_index` (1-based, as reports count) begins: `line` is its line in
     /// the scenario file, `text` what it is (`upload app-2.0.0.bin`, or just its name).
     pub fn note(&self, step_index: usize, line: u64, text: &str) {
         let text = cut_at_char(text, MAX_ENTRY_BYTES).to_string();
-        self.push(EntryKind::Note { step: step_index, line, text });
+        self.push(EntryKind::Note { step: step_index, line, text }, None);
     }
 
-    fn push(&self, kind: EntryKind) {
+    /// Add an entry stamped with `clock` (else the transcript's own clock, if any).
+    fn push(&self, kind: EntryKind, clock: Option<&Clock>) {
         let mut inner = self.lock();
-        let model_ms = inner.clock.as_ref().map(Clock::now_ms);
+        let model_ms = clock.or(inner.clock.as_ref()).map(Clock::now_ms);
         let wall = inner.started.elapsed();
         let number = inner.next;
         inner.next += 1;
@@ -523,6 +543,39 @@ mod tests {
         tap(&Traffic { transport: "inproc", event: WireEvent::Console("hi") });
         assert_eq!(t.len(), 1);
         assert!(Transcript::new().to_text().contains("(no traffic)"));
+    }
+
+    /// Two devices of a group in one transcript: each entry names its device and carries its
+    /// device's time.
+    #[tokio::test]
+    async fn devices_of_a_group_are_told_apart() {
+        use sim_device::transport::{InProcClient, InProcConfig};
+        let build = || sim_device::device::DeviceConfig::preset("k64f").unwrap().build().unwrap();
+        let (left, right) = (SharedDevice::new(build()), SharedDevice::new(build()));
+        right.with(|d| d.advance(500));
+        let t = Transcript::new();
+        t.attach_as(&left, "left");
+        t.attach_as(&right, "right");
+        t.note(1, 2, "group");
+        let req = packet(Op::Write, 1, &Value::Map(vec![]));
+        // Requests are recorded as they reach a device (these, without firmware, answer nothing).
+        for (entries, shared) in [(2, &left), (3, &right)] {
+            let client = InProcClient::connect(shared, InProcConfig::default());
+            client.send(&req).await.unwrap();
+            for _ in 0..200 {
+                if t.len() == entries {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let out = t.to_text();
+        assert!(
+            out.contains("── step 1 (line 2): group  [t=0ms"),
+            "notes use the first device's clock:\n{out}"
+        );
+        assert!(out.contains("#2 → request  left/inproc  t=0ms"), "{out}");
+        assert!(out.contains("#3 → request  right/inproc  t=500ms"), "{out}");
     }
 
     /// A real device answering through the in-process transport, recorded by `attach`.
