@@ -274,6 +274,54 @@ fn a_command_past_its_time_limit_is_killed_with_what_it_started() {
     assert!(t.elapsed() < Duration::from_secs(30), "took {:?}", t.elapsed());
 }
 
+/// True once process `pid` is gone or a zombie (killed, not yet reaped).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// A step abandoned mid-way (the runner's own time limit dropping its future) takes the
+/// command and everything it started with it.
+#[test]
+fn an_abandoned_step_kills_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ExecContext::new(dir.path());
+    let step = step("command: sh -c 'sleep 60 & echo $$ $! > pids; wait'");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let pids_file = dir.path().join("pids");
+    let pids: Vec<u32> = rt.block_on(async {
+        let running = exec::run(&step, &ctx, LIMIT);
+        tokio::pin!(running);
+        // Let it start and write its pids, then abandon it.
+        for _ in 0..1000 {
+            tokio::select! {
+                s = &mut running => panic!("ended early: {s:?}"),
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+            if let Ok(text) = std::fs::read_to_string(&pids_file)
+                && text.ends_with('\n')
+            {
+                let pids: Vec<u32> = text.split_whitespace().map(|p| p.parse().unwrap()).collect();
+                assert!(pids.iter().all(|&p| !dead(p)), "both run before the step is dropped");
+                return pids;
+            }
+        }
+        panic!("the command never wrote its pids");
+    });
+    // Returning from the block dropped the step's future.
+    assert_eq!(pids.len(), 2);
+    for _ in 0..500 {
+        if pids.iter().all(|&p| dead(p)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("still running after the step was dropped: {pids:?}");
+}
+
 #[test]
 fn a_missing_program_is_named_with_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
