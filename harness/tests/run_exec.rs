@@ -250,6 +250,16 @@ fn env_and_working_directory_are_the_steps() {
 }
 
 #[test]
+fn an_empty_working_directory_is_the_runners_own() {
+    let here = std::env::current_dir().unwrap().canonicalize().unwrap();
+    let got = run(
+        &step(&format!("command: sh -c 'pwd -P'\nstdout: {{equals: \"{}\\n\"}}", here.display())),
+        &ExecContext::new(""),
+    );
+    assert!(matches!(got, StepStatus::Passed { .. }), "{got:?}");
+}
+
+#[test]
 fn a_command_past_its_time_limit_is_killed_with_what_it_started() {
     let ctx = ExecContext::new(std::env::temp_dir());
     let t = Instant::now();

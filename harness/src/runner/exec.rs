@@ -103,7 +103,7 @@ pub struct ExecContext {
     pub dir: PathBuf,
     /// The command's working directory (the scenario file's directory; absolute, or relative
     /// to the runner's current directory): relative program paths in the command are resolved
-    /// here, and the search for a `.venv` starts here.
+    /// here, and the search for a `.venv` starts here. Empty: the runner's own directory.
     pub cwd: PathBuf,
 }
 
@@ -645,10 +645,12 @@ pub async fn run(step: &ExecStep, ctx: &ExecContext, default_timeout: Duration) 
     let shown = shown_command(&argv);
 
     let venv_var = std::env::var_os(VENV_VAR).map(PathBuf::from);
-    let venv = venv_bin(&ctx.cwd, venv_var.as_deref());
+    // An empty `cwd` (a scenario read from text, with no directory) is the runner's own.
+    let cwd = if ctx.cwd.as_os_str().is_empty() { Path::new(".") } else { ctx.cwd.as_path() };
+    let venv = venv_bin(cwd, venv_var.as_deref());
     let path_var: Option<OsString> =
         step.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH"));
-    let program = match find_program(name, &ctx.cwd, venv.as_deref(), path_var.as_deref()) {
+    let program = match find_program(name, cwd, venv.as_deref(), path_var.as_deref()) {
         Ok(p) => p,
         Err(e) => return failed(step, e.to_string()),
     };
@@ -662,7 +664,7 @@ pub async fn run(step: &ExecStep, ctx: &ExecContext, default_timeout: Duration) 
     command
         .arg0(name)
         .args(&argv[1..])
-        .current_dir(&ctx.cwd)
+        .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
