@@ -237,6 +237,10 @@ pub enum Behaviour {
         #[serde(default)]
         confirm: bool,
     },
+    /// Runs the image's own Cortex-M code (it decides: confirm, reboot, fault or hang; its
+    /// console output is kept). Needs brownout built with the `firmware` feature
+    /// (`--features firmware`); without it, scenarios using it are skipped.
+    Run,
 }
 
 impl Behaviour {
@@ -249,6 +253,7 @@ impl Behaviour {
             Behaviour::Crash => F::CrashAtBoot,
             Behaviour::Hang => F::HangUntilWatchdog,
             Behaviour::CrashAfter { boots, confirm } => F::CrashAfterBoots { boots, confirm },
+            Behaviour::Run => F::Execute,
         }
     }
 }
