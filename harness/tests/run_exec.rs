@@ -211,7 +211,12 @@ fn stdout_and_stderr_checks_fail_with_what_was_expected_and_seen() {
         with("sh -c 'echo warning >&2'", "{}", "{regex: '^$'}"),
         with("printf v1.0.0", r"{regex: 'v2\.'}", "{}"),
     ];
-    let got: Vec<String> = cases.iter().map(|c| failure(&run(c, &ctx))).collect();
+    let mut got: Vec<String> = cases.iter().map(|c| failure(&run(c, &ctx))).collect();
+    // A regular expression that cannot be compiled fails before the command runs.
+    let marker = tempfile::tempdir().unwrap();
+    let bad = with(&format!("touch {}/ran", marker.path().display()), "{regex: 'a(b'}", "{}");
+    got.push(failure(&run(&bad, &ctx)));
+    assert!(!marker.path().join("ran").exists());
     insta::assert_snapshot!(got.join("\n---\n"));
 }
 

@@ -632,7 +632,18 @@ fn image_hash(path: &Path) -> Result<Vec<u8>, String> {
 /// the exit code and the last lines of both streams.
 pub async fn run(step: &ExecStep, ctx: &ExecContext, default_timeout: Duration) -> StepStatus {
     let limit = step.timeout.map_or(default_timeout, |t| t.to_std());
-    let hash = ctx.image.as_deref().map(image_hash);
+    // A check that cannot be made fails the step before anything runs.
+    for (what, m) in [("stdout", &step.stdout), ("stderr", &step.stderr)] {
+        if let Some(Err(e)) = m.regex.as_deref().map(regex::Regex::new) {
+            return StepStatus::Failed {
+                expected: format!("a valid regular expression for {what}"),
+                actual: e.to_string(),
+            };
+        }
+    }
+    // The image is read only when its hash is used.
+    let wants_hash = placeholders(&step.command).is_ok_and(|p| p.contains(&"hash"));
+    let hash = ctx.image.as_deref().filter(|_| wants_hash).map(image_hash);
     let argv = match expand(&step.command, ctx, hash.as_ref().and_then(|h| h.as_deref().ok())) {
         Ok(argv) => argv,
         Err(ExecError::Unavailable { name, .. }) if name == "hash" && matches!(hash, Some(Err(_))) => {
