@@ -123,20 +123,12 @@ fn img_err(e: ImageErr) -> HandlerError {
 
 /// The image in slot `slot` (0 primary, 1 secondary) of image `image`, if the slot holds one
 /// Zephyr would list: header magic good, TLV area where the header says, exactly one SHA-256
-/// TLV. For swap-using-offset the secondary is looked at one sector in first (where uploads
-/// go), then at 0 (where the old image sits after a swap).
+/// TLV. Where the image is looked for: see [`image_starts`].
 pub fn read_slot_image(dev: &Device, image: u8, slot: u8) -> Option<SlotImage> {
     let slots = dev.map.images.get(image as usize)?;
     let area = if slot == 0 { slots.primary } else { slots.secondary };
     let bytes = dev.flash.area_contents(area)?;
-    let mut offsets = vec![0];
-    if slot == 1 {
-        let off = upload_offset(&dev.map, dev.boot_config.algorithm, area);
-        if off != 0 {
-            offsets.insert(0, off);
-        }
-    }
-    offsets.into_iter().find_map(|off| {
+    image_starts(dev, image, slot).into_iter().find_map(|off| {
         let b = bytes.get(off as usize..)?;
         let header = ImageHeader::parse(b).ok()?;
         let all = tlvs(&header, b).ok()?;
@@ -147,6 +139,63 @@ pub fn read_slot_image(dev: &Device, image: u8, slot: u8) -> Option<SlotImage> {
         }
         Some(SlotImage { header, hash: hash.data.to_vec(), offset: off })
     })
+}
+
+/// The offsets in a slot where an image is looked for, in order. 0, except in the secondary
+/// slot of a swap-using-offset build, where uploads start one sector in. Zephyr
+/// (`boot_get_image_start_offset`) reads that slot at 0 while the image's swap type is REVERT
+/// (a test image runs; the old image waits at 0 for the revert) and one sector in otherwise.
+///
+/// During a revert only 0 is looked at: after a swap a copy of the new image's first sector
+/// may still sit one sector in, and must not be listed instead of the old image. Otherwise
+/// the simulator looks one sector in and then, unlike Zephyr, at 0 as well, so that the old
+/// image stays listed after a permanent or confirmed swap-using-offset update (which Zephyr
+/// stops listing: the sector it starts in now begins inside its data).
+pub fn image_starts(dev: &Device, image: u8, slot: u8) -> Vec<u32> {
+    let Some(slots) = dev.map.images.get(image as usize) else { return vec![0] };
+    if slot == 0 {
+        return vec![0];
+    }
+    let off = upload_offset(&dev.map, dev.boot_config.algorithm, slots.secondary);
+    if off == 0 {
+        return vec![0];
+    }
+    let pri = decoded_swap_state(dev, slots.primary);
+    let sec = decoded_swap_state(dev, slots.secondary);
+    if swap_type_of(&pri, &sec, true) == SwapType::Revert { vec![0] } else { vec![off, 0] }
+}
+
+/// An area's trailer decoded from the flash contents without a flash read (so a `&Device`
+/// will do); an unreadable area counts as erased. The same fields and rules as
+/// `trailer::read_swap_state`.
+fn decoded_swap_state(dev: &Device, area: Area) -> SwapState {
+    let erased = dev.flash.geometry(area.device).map_or(0xff, |g| g.erased_value);
+    let Some(bytes) = dev.flash.area_contents(area) else { return SwapState::ERASED };
+    let layout = dev.layout;
+    let at = |off: u32| bytes.get(off as usize).copied().unwrap_or(erased);
+    let flag = |b: u8| {
+        if b == erased {
+            FlagState::Unset
+        } else if b == trailer::FLAG_SET {
+            FlagState::Set
+        } else {
+            FlagState::Bad
+        }
+    };
+    let m = layout.magic_off(area.size) as usize;
+    let magic = match bytes.get(m..m + 16) {
+        Some(x) if x.iter().all(|&b| b == erased) => MagicState::Unset,
+        Some(x) if x == layout.magic() => MagicState::Good,
+        _ => MagicState::Bad,
+    };
+    let (swap_type, image_num) = SwapType::from_swap_info(at(layout.swap_info_off(area.size)), erased);
+    SwapState {
+        magic,
+        swap_type,
+        image_num,
+        copy_done: flag(at(layout.copy_done_off(area.size))),
+        image_ok: flag(at(layout.image_ok_off(area.size))),
+    }
 }
 
 /// MCUboot's swap type for `image` from the two trailers (`boot_swap_type_multi`, the table
