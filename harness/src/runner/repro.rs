@@ -504,6 +504,12 @@ fn area_text(
         let off = layout.unprotected_tlv_sizes_off(area.size);
         let _ = writeln!(out, "  unprotected TLV sizes    {}", field(off, 4));
     }
+    if is_scratch && state.magic != MagicState::Good {
+        let _ = writeln!(
+            out,
+            "  (MCUboot ignores a scratch trailer whose magic is not good: these bytes are what the last swap step left)"
+        );
+    }
     let status_off = if is_scratch {
         layout.scratch_status_off(area.size, write_size)
     } else {
@@ -761,6 +767,7 @@ mod tests {
         assert!(after.contains("state:  running 1.0.0"), "{after}");
         assert!(after.contains("event log: the last"), "{after}");
         assert!(after.contains("scratch: flash 0 0x60000..0x61000"), "{after}");
+        assert!(section(&after, "scratch").contains("MCUboot ignores a scratch trailer"), "{after}");
     }
 
     #[test]
