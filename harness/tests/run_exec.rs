@@ -105,6 +105,42 @@ fn command_lines_expand_word_by_word() {
     assert_eq!(argv, ["x", "--udp", "127.0.0.1:4321", "--host=127.0.0.1", "--port=4321"]);
 }
 
+/// The words `sh` (dash here) makes of `command` when it is pasted into a script as the
+/// arguments of `printf '%s\0'`; `None` if the shell rejects it.
+fn shell_words(command: &str) -> Option<Vec<String>> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\0' {command}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() || !out.stderr.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8(out.stdout).ok()?;
+    Some(text.strip_suffix('\0')?.split('\0').map(String::from).collect())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+
+    /// `split` agrees with a real POSIX shell on quoting, escapes, blanks and comments
+    /// (characters a shell would expand — `$`, globs, `~`, operators — are left out; exec
+    /// rejects or keeps those, see the other tests).
+    #[test]
+    fn split_agrees_with_a_posix_shell(command in "[ab'\"\\\\ #{}\t]{0,16}") {
+        match exec::split(&command) {
+            Ok(words) => proptest::prop_assert_eq!(Some(words), shell_words(&command), "{:?}", command),
+            Err(ExecError::Empty) => {}
+            // An unclosed quote is a shell syntax error too.
+            Err(ExecError::UnterminatedQuote { .. }) => {
+                proptest::prop_assert_eq!(shell_words(&command), None, "{:?}", command)
+            }
+            Err(e) => proptest::prop_assert!(matches!(e, ExecError::TrailingBackslash), "{:?}: {}", command, e),
+        }
+    }
+}
+
 #[test]
 fn placeholder_and_syntax_errors_say_what_is_wrong() {
     let udp_only = ExecContext { udp: Some("127.0.0.1:1337".parse().unwrap()), ..ExecContext::new("/s") };
