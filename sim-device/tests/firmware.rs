@@ -365,6 +365,21 @@ mod run {
     }
 
     #[test]
+    fn the_console_keeps_the_last_64_kib_and_logs_long_lines_in_pieces() {
+        // ldr r0,=CONSOLE; ldr r1,=70000; movs r2,#'A'; loop: str r2,[r0]; subs r1,#1; bne loop;
+        // str r2,[r0,#16] (READY); b .
+        let code = [0x4803, 0x4904, 0x2241, 0x6002, 0x3901, 0xD1FC, 0x6102, 0xe7fe];
+        let console = firmware::CONTROL_BASE + firmware::reg::CONSOLE;
+        let dev = boot_handmade(&handmade(V3, XIP, None, &code, &[console, 70_000]), 1_000_000);
+        assert_eq!(running_version(&dev), "3.0.0");
+        assert_eq!(dev.console().len(), sim_device::device::CONSOLE_CAPACITY);
+        assert!(dev.console().bytes().all(|b| b == b'A'));
+        let lines = console_events(&dev);
+        assert_eq!(lines.len(), 70_000usize.div_ceil(1024), "1024-byte pieces");
+        assert_eq!(lines.iter().map(String::len).sum::<usize>(), 70_000);
+    }
+
+    #[test]
     fn a_ram_load_image_runs_from_its_load_address() {
         // ldr r0,[pc,#4]; movs r1,#1; str r1,[r0]; b . ; .word READY
         let ready = firmware::CONTROL_BASE + firmware::reg::READY;
