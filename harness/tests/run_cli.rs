@@ -119,7 +119,14 @@ fn parallel_runs_give_the_same_results_in_the_same_order() {
     let (one, three) = (tmp.path().join("one.json"), tmp.path().join("three.json"));
     let a = brownout(&root, &["run", "scenarios/library", "--jobs", "1", "--json", one.to_str().unwrap()]);
     let b = brownout(&root, &["run", "scenarios/library", "--jobs", "3", "--json", three.to_str().unwrap()]);
-    assert!(a.status.success() && b.status.success());
+    for run in [&a, &b] {
+        assert!(
+            run.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
     assert_eq!(results(&one), results(&three));
 }
 
@@ -380,7 +387,6 @@ fn a_reproducer_holds_the_flash_the_trailers_and_the_failing_request() {
 /// End to end: `brownout run` on a failing scenario writes the reproducer, prints where it is,
 /// and the JUnit and JSON reports carry its path.
 #[test]
-#[ignore = "waits for the runner wiring"]
 fn a_failing_run_leaves_a_reproducer_the_reports_point_to() {
     let root = testkit::workspace_root();
     let tmp = tempfile::tempdir().unwrap();

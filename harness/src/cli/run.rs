@@ -67,6 +67,18 @@ pub struct Args {
     /// Write no reproducer directories.
     #[arg(long, conflicts_with = "repro_dir")]
     no_repro: bool,
+    /// What to run against: `sim` (the in-process simulator, default), `sim-pty` / `sim-udp`
+    /// (`brownout sim` as a child process behind a real PTY / UDP socket), or the name of a
+    /// board in the targets file. Scenarios a target cannot run are skipped with the reason.
+    #[arg(long, value_name = "NAME", default_value = "sim")]
+    target: String,
+    /// The targets file describing boards (serial port or UDP address, power commands).
+    #[arg(long, value_name = "FILE")]
+    targets: Option<PathBuf>,
+    /// Keep each scenario's files (`fs_download` `save_as`, `exec`'s `{dir}`, a child
+    /// simulator's flash) in DIR/<scenario>/ instead of a temporary directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 /// `--shard i/n`: the i-th (1-based) of n parts.
@@ -127,6 +139,11 @@ impl Shard {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let targets_file = match &args.targets {
+        Some(path) => Some(crate::runner::targets::TargetsFile::from_path(path)?),
+        None => None,
+    };
+    let target = crate::runner::targets::resolve(&args.target, targets_file.as_ref())?;
     let mut files = super::scenario_files(&args.paths)?;
     if let Some(f) = &args.filter {
         files.retain(|p| p.to_string_lossy().contains(f.as_str()));
@@ -148,12 +165,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    // RunOptions grows (targets); the fields not set here keep their defaults.
-    #[allow(clippy::needless_update)]
     let options = RunOptions {
         seed: args.seed,
         repro_dir: (!args.no_repro).then(|| args.repro_dir.clone()),
-        ..RunOptions::default()
+        target: Some(target),
+        out_dir: args.out.clone(),
     };
     let started = Instant::now();
     let jobs = usize::from(args.jobs);

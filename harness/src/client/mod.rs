@@ -227,6 +227,11 @@ impl<T: ClientTransport> SmpClient<T> {
         &self.config
     }
 
+    /// The settings, to change (a probe with a short timeout and no retries, say).
+    pub fn config_mut(&mut self) -> &mut ClientConfig {
+        &mut self.config
+    }
+
     /// The protocol version requests are sent with now (after any fallback).
     pub fn version(&self) -> Version {
         self.version

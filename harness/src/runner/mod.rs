@@ -16,9 +16,11 @@
 
 pub mod endpoints;
 pub mod exec;
+pub mod group;
 pub mod report;
 pub mod repro;
 pub mod steps;
+pub mod targets;
 pub mod transcript;
 
 use std::path::{Path, PathBuf};
@@ -28,9 +30,12 @@ use std::time::{Duration, Instant};
 
 use sim_device::transport::SharedDevice;
 
-use crate::scenario::{CutKind, Phase, Scenario, Step};
+use crate::scenario::{Behaviour, CutKind, Located, Phase, Scenario, Step};
 pub use report::{Outcome, ScenarioReport, StepReport, StepStatus};
+use repro::DeviceDump;
 use steps::Session;
+use targets::{Remote, TargetKind, TargetSpec};
+use transcript::Transcript;
 
 /// A step's time limit when the scenario gives no `timeout`.
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,6 +47,10 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Where a failing scenario's reproducer directory is written (none: not written).
     pub repro_dir: Option<PathBuf>,
+    /// The target (none: the in-process simulator).
+    pub target: Option<TargetSpec>,
+    /// Where each scenario's files go (`<out>/<scenario stem>/`); none: a temporary directory.
+    pub out_dir: Option<PathBuf>,
 }
 
 /// The seed a scenario runs with: `--seed`, else its `seed:`, else one derived from its name
@@ -82,7 +91,8 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
     let error = |why: String| {
         ScenarioReport::error(path.to_path_buf(), scenario.name.clone(), seed, why, started.elapsed())
     };
-    if !scenario.targets.is_empty() && !scenario.targets.iter().any(|t| t == "sim") {
+    let target = options.target.clone().unwrap_or_else(|| TargetSpec::builtin(TargetKind::Sim));
+    if let Some(reason) = why_not_here(scenario, &target) {
         let steps = scenario
             .steps
             .iter()
@@ -91,12 +101,7 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
                 index: i + 1,
                 step: s.value.name().to_string(),
                 line: s.line,
-                status: StepStatus::Skipped {
-                    reason: format!(
-                        "the scenario runs only on {}, not on the in-process sim",
-                        scenario.targets.join(", ")
-                    ),
-                },
+                status: StepStatus::Skipped { reason: reason.clone() },
                 duration: Duration::ZERO,
             })
             .collect();
@@ -111,14 +116,20 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
             repro: None,
         };
     }
-    let Some(spec) = scenario.all_devices().next() else {
+    if scenario.all_devices().next().is_none() {
         return error("the scenario has no device".into());
-    };
-    // Every run (one, or one per cut point of a sweep) starts from a freshly built device.
-    let make_device = || scenario.device_config(spec).and_then(|c| c.build().map_err(Into::into));
-    if let Err(e) = make_device() {
-        return error(format!("cannot build the device: {e}"));
     }
+    if target.is_in_process() {
+        for spec in scenario.all_devices() {
+            if let Err(e) = scenario.device_config(spec).and_then(|c| c.build().map_err(Into::into)) {
+                return error(format!("cannot build the device: {e}"));
+            }
+        }
+    }
+    let work = match WorkDir::new(options, path) {
+        Ok(w) => w,
+        Err(e) => return error(format!("cannot make a work directory: {e}")),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return error(format!("cannot start a tokio runtime: {e}")),
@@ -128,27 +139,34 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
         Step::PowerLossSweep(sw) => Some((i, sw)),
         _ => None,
     });
-    let steps: Result<Vec<StepReport>, String> = runtime.block_on(async {
+    let run = Run {
+        path,
+        scenario,
+        seed,
+        step_timeout,
+        target: &target,
+        dir: work.path().to_path_buf(),
+        keep_dumps: options.repro_dir.is_some(),
+    };
+    let steps: Result<Pass, String> = runtime.block_on(async {
         let Some((at, sw)) = sweep else {
-            let device = make_device().map_err(|e| e.to_string())?;
-            return Ok(run_once(scenario, device, seed, None, step_timeout).await.0);
+            return run.once(None).await;
         };
         let every = sw.every.unwrap_or(1).max(1);
         let max_runs = sw.max_cuts.unwrap_or(MAX_SWEEP_RUNS).min(MAX_SWEEP_RUNS);
         let kinds = if sw.cuts.is_empty() { vec![CutKind::Before] } else { sw.cuts.clone() };
         let mut runs = 0u64;
         let mut op = 1u64;
-        let mut last = Vec::new();
+        let mut last: Option<Pass> = None;
         'sweep: loop {
             let mut struck = false;
             for &kind in &kinds {
-                let device = make_device().map_err(|e| e.to_string())?;
                 let cut = SweepCut { index: at, during: sw.during, op, kind };
-                let (mut reports, cuts) = run_once(scenario, device, seed, Some(cut), step_timeout).await;
+                let mut pass = run.once(Some(cut)).await?;
                 runs += 1;
-                struck |= cuts > 0;
-                if ScenarioReport::outcome_of(&reports) == Outcome::Failed {
-                    if let Some(r) = reports.get_mut(at) {
+                struck |= pass.struck > 0;
+                if ScenarioReport::outcome_of(&pass.reports) == Outcome::Failed {
+                    if let Some(r) = pass.reports.get_mut(at) {
                         r.status = StepStatus::Failed {
                             expected: format!(
                                 "the steps after the sweep pass whatever flash operation of the {} phase the power is cut at",
@@ -157,9 +175,9 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
                             actual: format!("with a `{}` cut at operation {op} (run {runs}) they do not; the failing step follows", kebab(&kind)),
                         };
                     }
-                    return Ok(reports);
+                    return Ok(pass);
                 }
-                last = reports;
+                last = Some(pass);
                 if runs >= max_runs {
                     break 'sweep;
                 }
@@ -170,7 +188,8 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
             }
             op = op.saturating_add(every);
         }
-        if let Some(r) = last.get_mut(at) {
+        let Some(mut last) = last else { return Err("the sweep ran no pass".into()) };
+        if let Some(r) = last.reports.get_mut(at) {
             r.status = StepStatus::Passed {
                 note: Some(format!(
                     "{runs} runs: cuts [{}] at flash operations 1..{op} (every {every}) of the {} phase, all passed",
@@ -181,20 +200,87 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
         }
         Ok(last)
     });
-    let steps = match steps {
-        Ok(s) => s,
-        Err(e) => return error(format!("cannot build the device: {e}")),
+    let pass = match steps {
+        Ok(p) => p,
+        Err(e) => return error(e),
     };
-    ScenarioReport {
+    let mut report = ScenarioReport {
         file: path.to_path_buf(),
         name: scenario.name.clone(),
-        outcome: ScenarioReport::outcome_of(&steps),
+        outcome: ScenarioReport::outcome_of(&pass.reports),
         seed,
         error: None,
-        steps,
+        steps: pass.reports,
         duration: started.elapsed(),
         repro: None,
+    };
+    if report.outcome == Outcome::Failed
+        && let Some(dir) = &options.repro_dir
+        && let Err(e) = repro::write_for_report(dir, &mut report, &pass.dumps, Some(&pass.transcript))
+    {
+        tracing::warn!("{}: cannot write the reproducer to {}: {e}", path.display(), dir.display());
     }
+    report
+}
+
+/// Why `scenario` cannot run on `target` (it is then skipped whole, before anything is sent).
+pub fn why_not_here(scenario: &Scenario, target: &TargetSpec) -> Option<String> {
+    if !target.allowed_by(&scenario.targets) {
+        return Some(format!(
+            "the scenario runs only on {}, not on target `{}`",
+            scenario.targets.join(", "),
+            target.name
+        ));
+    }
+    let runs_code = scenario
+        .all_devices()
+        .any(|d| d.behaviour == Behaviour::Run || d.behaviours.iter().any(|r| r.behaviour == Behaviour::Run));
+    if runs_code && !sim_device::firmware::AVAILABLE && target.kind != TargetKind::Board {
+        return Some(
+            "built without the firmware feature (a device has `behaviour: run`); rebuild with \
+             `cargo build --release -p harness --features firmware`"
+                .to_string(),
+        );
+    }
+    if target.is_in_process() {
+        return None;
+    }
+    let mut needs = Vec::new();
+    let mut visit = |step: &Located<Step>| {
+        let why = match &step.value {
+            Step::PowerLoss(_) | Step::PowerLossSweep(_) => Some("power cuts at flash operations"),
+            Step::BitFlip(_) => Some("bit flips"),
+            Step::Hook(_) | Step::ClearHooks(_) => Some("device hooks"),
+            Step::TransportFault(_) | Step::ClearTransportFaults(_) => Some("transport faults"),
+            Step::Group(_) => Some("group updates with injected failures"),
+            Step::Expect(e)
+                if !e.flash.is_empty()
+                    || e.images_intact.is_some()
+                    || e.bricked.is_some()
+                    || e.boot_count.is_some()
+                    || e.console.is_some() =>
+            {
+                Some("checks of flash contents, boot counts or the console")
+            }
+            Step::PowerOff(_) | Step::PowerOn(_) | Step::PowerCycle(_) if !target.has_power_control() => {
+                Some("power control (the target has no power_off/power_on commands)")
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            needs.push(format!("line {}: `{}` needs {why}", step.line, step.value.name()));
+        }
+    };
+    for step in &scenario.steps {
+        visit(step);
+        if let Step::On(on) = &step.value {
+            on.steps.iter().for_each(&mut visit);
+        }
+    }
+    if needs.is_empty() {
+        return None;
+    }
+    Some(format!("target `{}` cannot run it ({}); run it on target sim", target.name, needs.join("; ")))
 }
 
 /// Most runs of one `power_loss_sweep` (a bound when `max_cuts` is not given).
@@ -210,57 +296,244 @@ struct SweepCut {
     kind: CutKind,
 }
 
-/// Run the steps once on `device`; returns the step reports and how many armed cuts struck
-/// after the sweep point (if any).
-async fn run_once(
-    scenario: &Scenario,
-    device: sim_device::device::Device,
+/// What one pass over the steps left.
+struct Pass {
+    reports: Vec<StepReport>,
+    /// Armed cuts that struck after the sweep point.
+    struck: u64,
+    /// The devices as the failing step left them (empty if nothing failed).
+    dumps: Vec<DeviceDump>,
+    transcript: Transcript,
+}
+
+/// One scenario's run: what every pass over its steps (one, or one per cut of a sweep) shares.
+struct Run<'a> {
+    path: &'a Path,
+    scenario: &'a Scenario,
     seed: u64,
-    cut: Option<SweepCut>,
     step_timeout: Duration,
-) -> (Vec<StepReport>, u64) {
-    let shared = SharedDevice::new(device);
-    let mut session = Session::new(scenario, shared, seed);
-    let mut reports = Vec::with_capacity(scenario.steps.len());
-    let mut broken = false;
-    let mut struck_before = 0;
-    for (i, step) in scenario.steps.iter().enumerate() {
-        let mut report = StepReport {
-            index: i + 1,
-            step: step.value.name().to_string(),
-            line: step.line,
-            status: StepStatus::NotRun,
-            duration: Duration::ZERO,
+    target: &'a TargetSpec,
+    dir: PathBuf,
+    /// Capture the devices of a failing pass (for a reproducer).
+    keep_dumps: bool,
+}
+
+impl Run<'_> {
+    /// A session per device of the scenario, on fresh devices.
+    async fn sessions(&self) -> Result<Vec<Session<'_>>, String> {
+        let mut sessions = Vec::new();
+        for (i, spec) in self.scenario.all_devices().enumerate() {
+            let seed = self.seed ^ (i as u64).wrapping_mul(0x9e37_79b9);
+            if self.target.is_in_process() {
+                let device = self
+                    .scenario
+                    .device_config(spec)
+                    .and_then(|c| c.build().map_err(Into::into))
+                    .map_err(|e| format!("cannot build the device: {e}"))?;
+                let shared = SharedDevice::new(device);
+                sessions.push(Session::new(self.scenario, spec, shared, seed, self.dir.clone()));
+            } else {
+                let remote = Remote::start(self.target, self.path, spec.name.as_deref(), &self.dir)
+                    .await
+                    .map_err(|e| format!("target `{}`: {e}", self.target.name))?;
+                sessions.push(Session::remote(self.scenario, spec, remote, seed, self.dir.clone()).await?);
+            }
+        }
+        Ok(sessions)
+    }
+
+    /// Run the steps once; returns the step reports and how many armed cuts struck after the
+    /// sweep point (if any).
+    async fn once(&self, cut: Option<SweepCut>) -> Result<Pass, String> {
+        let mut sessions = self.sessions().await?;
+        let scenario = self.scenario;
+        // Every device's SMP traffic, and where each step began, for a reproducer.
+        let transcript = Transcript::new();
+        let several = sessions.len() > 1;
+        for s in &sessions {
+            if let Some(shared) = s.sim() {
+                match (several, s.name()) {
+                    (true, Some(name)) => transcript.attach_as(shared, name),
+                    _ => transcript.attach(shared),
+                }
+            }
+        }
+        let mut reports = Vec::with_capacity(scenario.steps.len());
+        let mut broken = false;
+        let mut struck_before = 0;
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let mut report = StepReport {
+                index: i + 1,
+                step: step.value.name().to_string(),
+                line: step.line,
+                status: StepStatus::NotRun,
+                duration: Duration::ZERO,
+            };
+            if !broken {
+                let t = Instant::now();
+                transcript.note(i + 1, step.line, step.value.name());
+                report.status = match cut {
+                    Some(c) if c.index == i => {
+                        let Some(session) = sessions.first_mut() else { return Err("no device".into()) };
+                        struck_before = session.cuts_struck();
+                        session.arm(c.during, c.op, c.kind, step.line);
+                        StepStatus::Passed {
+                            note: Some(format!(
+                                "`{}` cut at flash operation {} of the {} phase",
+                                kebab(&c.kind),
+                                c.op,
+                                kebab(&c.during)
+                            )),
+                        }
+                    }
+                    _ => self.step(&mut sessions, step).await,
+                };
+                report.duration = t.elapsed();
+                broken = matches!(report.status, StepStatus::Failed { .. });
+            }
+            reports.push(report);
+        }
+        let struck = sessions.first().map_or(0, |s| s.cuts_struck()).saturating_sub(struck_before);
+        // Capture the devices only when a reproducer may be written: a flash dump is a copy.
+        let dumps = if broken && self.keep_dumps {
+            sessions
+                .iter()
+                .filter_map(|s| {
+                    let name = s.name().unwrap_or("main").to_string();
+                    s.sim().map(|shared| shared.with(|d| DeviceDump::of(&name, d)))
+                })
+                .collect()
+        } else {
+            Vec::new()
         };
-        if !broken {
-            let t = Instant::now();
-            report.status = match cut {
-                Some(c) if c.index == i => {
-                    struck_before = session.cuts_struck();
-                    session.arm(c.during, c.op, c.kind, step.line);
-                    StepStatus::Passed {
-                        note: Some(format!(
-                            "`{}` cut at flash operation {} of the {} phase",
-                            kebab(&c.kind),
-                            c.op,
-                            kebab(&c.during)
-                        )),
+        Ok(Pass { reports, struck, dumps, transcript })
+    }
+
+    /// One top-level step: for the first device, for a named one (`on`), or for a group.
+    async fn step(&self, sessions: &mut [Session<'_>], step: &Located<Step>) -> StepStatus {
+        let limit = step_limit(&step.value, self.step_timeout);
+        match &step.value {
+            Step::On(on) => {
+                let Some(session) = sessions.iter_mut().find(|s| s.name() == Some(on.device.as_str())) else {
+                    return StepStatus::Failed {
+                        expected: format!("a device named `{}`", on.device),
+                        actual: "none in `devices:`".into(),
+                    };
+                };
+                let mut notes = Vec::new();
+                for inner in &on.steps {
+                    match timed(
+                        step_limit(&inner.value, self.step_timeout),
+                        session.run(&inner.value, inner.line),
+                    )
+                    .await
+                    {
+                        StepStatus::Failed { expected, actual } => {
+                            return StepStatus::Failed {
+                                expected: format!(
+                                    "`{}` (line {}) on {}: {expected}",
+                                    inner.value.name(),
+                                    inner.line,
+                                    on.device
+                                ),
+                                actual,
+                            };
+                        }
+                        StepStatus::Skipped { reason } => {
+                            return StepStatus::Skipped {
+                                reason: format!(
+                                    "`{}` (line {}) on {}: {reason}",
+                                    inner.value.name(),
+                                    inner.line,
+                                    on.device
+                                ),
+                            };
+                        }
+                        StepStatus::Passed { note: Some(n) } => {
+                            notes.push(format!("{}: {n}", inner.value.name()))
+                        }
+                        _ => {}
                     }
                 }
-                _ => match tokio::time::timeout(step_timeout, session.run(&step.value, step.line)).await {
-                    Ok(status) => status,
-                    Err(_) => StepStatus::Failed {
-                        expected: format!("the step ends within {}", report::human(step_timeout)),
-                        actual: "it did not (the step timed out)".into(),
-                    },
-                },
-            };
-            report.duration = t.elapsed();
-            broken = matches!(report.status, StepStatus::Failed { .. });
+                StepStatus::Passed {
+                    note: Some(format!(
+                        "{} steps on {}{}",
+                        on.steps.len(),
+                        on.device,
+                        if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) }
+                    )),
+                }
+            }
+            Step::Group(g) => {
+                let limit = g.timeout.map_or(Duration::from_secs(120), |t| Duration::from_millis(t.ms));
+                timed(limit, group::run(self.scenario, sessions, g, step.line, self.seed)).await
+            }
+            other => match sessions.first_mut() {
+                Some(session) => timed(limit, session.run(other, step.line)).await,
+                None => StepStatus::Failed { expected: "a device".into(), actual: "none".into() },
+            },
         }
-        reports.push(report);
     }
-    (reports, session.cuts_struck().saturating_sub(struck_before))
+}
+
+/// The time a step may take: the scenario's step timeout, or longer when the step gives its
+/// own limit (an `exec` that may run for a minute reports its own timeout, with the command's
+/// output, before this one strikes).
+fn step_limit(step: &Step, default: Duration) -> Duration {
+    let own = match step {
+        Step::Exec(x) => x.timeout,
+        Step::WaitBoot(w) => w.timeout,
+        Step::Upload(u) => u.timeout.map(|t| crate::scenario::Duration { ms: t.ms.saturating_mul(8) }),
+        _ => None,
+    };
+    match own {
+        Some(t) => default.max(Duration::from_millis(t.ms) + Duration::from_secs(5)),
+        None => default,
+    }
+}
+
+/// A step bounded by `limit`.
+async fn timed(limit: Duration, step: impl std::future::Future<Output = StepStatus>) -> StepStatus {
+    match tokio::time::timeout(limit, step).await {
+        Ok(status) => status,
+        Err(_) => StepStatus::Failed {
+            expected: format!("the step ends within {}", report::human(limit)),
+            actual: "it did not (the step timed out)".into(),
+        },
+    }
+}
+
+/// The directory a scenario's run keeps its files in (`{dir}` of `exec`, `save_as`, the
+/// flash files of child simulators): under `--out` when given, else a temporary directory
+/// removed afterwards.
+enum WorkDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    fn new(options: &RunOptions, scenario_file: &Path) -> std::io::Result<WorkDir> {
+        match &options.out_dir {
+            Some(out) => {
+                let stem =
+                    scenario_file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let dir = out.join(stem);
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)?;
+                }
+                std::fs::create_dir_all(&dir)?;
+                Ok(WorkDir::Kept(dir))
+            }
+            None => tempfile::Builder::new().prefix("brownout-").tempdir().map(WorkDir::Temp),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(p) => p,
+            WorkDir::Temp(t) => t.path(),
+        }
+    }
 }
 
 /// Run every file, `jobs` at a time (at least 1), calling `done` as each finishes (in finish

@@ -9,7 +9,7 @@
 //! reply, so no scenario waits for real. `sleep` moves the clock; `wait_boot` moves it to each
 //! pending deadline (a reboot, a watchdog) until the device serves or cannot.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -20,13 +20,18 @@ use sim_device::transport::{FaultPlan, InProcClient, InProcConfig, SharedDevice}
 use smp::error::ErrorBody;
 use smp::groups::image::ImageSlotState;
 
-use crate::client::{ClientConfig, ClientError, InProcTransport, Progress, SmpClient, UploadOptions};
+use crate::client::{
+    AnyTransport, ClientConfig, ClientError, InProcTransport, Progress, SmpClient, UploadOptions,
+};
 use crate::scenario::{
-    AfterUpload, CutKind, ExpectStep, Flags, Hook, ImageRow, Phase, PowerLossStep, Scenario, SettingValue,
-    SmpErrorName, Step, TextMatch,
+    AfterUpload, CutKind, DeviceSpec, ExpectStep, Flags, Hook, ImageRow, Phase, PowerLossStep, Scenario,
+    SettingValue, SmpErrorName, Step, TextMatch,
 };
 
+use super::endpoints::{Endpoints, real_time};
+use super::exec::{self, ExecContext};
 use super::report::StepStatus;
+use super::targets::Remote;
 
 /// Largest file `fs_download` accepts.
 const MAX_DOWNLOAD: u64 = 1 << 20;
@@ -37,6 +42,28 @@ const POWER_POLL: Duration = Duration::from_millis(2);
 /// Most deadlines `wait_boot` moves the clock to (a hang, its watchdog reset, …).
 const MAX_BOOT_DEADLINES: usize = 64;
 
+/// After `os reset` on a remote device: time to let it go down before asking whether it is up.
+const REMOTE_RESET_GRACE: Duration = Duration::from_millis(400);
+
+/// How long one `os echo` probe of a remote device waits.
+const REMOTE_PROBE: Duration = Duration::from_millis(700);
+
+/// How long reading the image list of a remote device for `expect` may take.
+const REMOTE_VIEW: Duration = Duration::from_secs(5);
+
+/// Pause between probes of a remote device that is booting.
+const REMOTE_POLL: Duration = Duration::from_millis(200);
+
+/// A `bit_flip` waiting for its flash operation.
+#[derive(Debug, Clone, Copy)]
+struct PendingFlip {
+    /// The flash operation (absolute count) after which the bit inverts.
+    op: u64,
+    device: u8,
+    offset: u32,
+    bit: u8,
+}
+
 /// A power cut waiting for its phase to start.
 #[derive(Debug, Clone)]
 struct ArmedCut {
@@ -45,8 +72,6 @@ struct ArmedCut {
     /// flash operation is cut.
     at: CutAt,
     kind: FlashFault,
-    /// The `power_loss` step's line, for messages.
-    line: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -56,17 +81,27 @@ enum CutAt {
     UploadFraction(f64),
 }
 
-/// One scenario's device, client and carried-over state.
+/// One device of a scenario: how it is reached, its client, and carried-over state.
 pub struct Session<'a> {
     scenario: &'a Scenario,
-    shared: SharedDevice,
-    client: SmpClient<InProcTransport>,
+    /// The device's name in `devices:` (None for the single `device:`).
+    name: Option<String>,
+    /// The in-process simulator, when the target is `sim`.
+    sim: Option<SharedDevice>,
+    /// The device outside this process, for the other targets.
+    remote: Option<Remote>,
+    client: SmpClient<AnyTransport>,
+    /// PTY and UDP endpoints of the in-process device, opened for the first `exec`.
+    endpoints: Option<Endpoints>,
+    /// The scenario's scratch directory (`{dir}` of `exec`, `save_as` of `fs_download`).
+    dir: PathBuf,
     faults: FaultPlan,
     last_error: Option<ErrorBody>,
     seed: u64,
     base_boots: u64,
     armed: Option<ArmedCut>,
     cuts_struck: u64,
+    bit_flip: Option<PendingFlip>,
     /// Every image put in a slot (at power-on or by a whole upload), for `images_intact`:
     /// where it came from, and its bytes.
     images: Vec<(String, Vec<u8>)>,
@@ -91,6 +126,11 @@ fn skipped(reason: impl Into<String>) -> Outcome {
     StepStatus::Skipped { reason: reason.into() }
 }
 
+/// A step only the in-process simulator can carry out, on another target.
+fn needs_sim(step: &Step) -> Outcome {
+    skipped(format!("`{}` needs the in-process simulator (target sim)", step.name()))
+}
+
 /// Client settings for the in-process device: it answers in microseconds, so waits are short
 /// but leave room for a loaded machine; dropped replies cost one `timeout` each.
 fn client_config(seed: u64) -> ClientConfig {
@@ -105,23 +145,91 @@ fn client_config(seed: u64) -> ClientConfig {
 }
 
 impl<'a> Session<'a> {
-    /// Connect a client to `shared` (must be called inside a tokio runtime).
-    pub fn new(scenario: &'a Scenario, shared: SharedDevice, seed: u64) -> Session<'a> {
+    /// A session on the in-process device `shared` (`spec` is its section of the scenario).
+    /// Must be called inside a tokio runtime.
+    pub fn new(
+        scenario: &'a Scenario,
+        spec: &DeviceSpec,
+        shared: SharedDevice,
+        seed: u64,
+        dir: PathBuf,
+    ) -> Session<'a> {
         let inproc = InProcClient::connect(&shared, InProcConfig::default());
-        let client = SmpClient::new(InProcTransport::new(inproc), client_config(seed));
+        let client = SmpClient::new(AnyTransport::InProc(InProcTransport::new(inproc)), client_config(seed));
         let base_boots = shared.with(|d| d.boot_count());
         Session {
             scenario,
-            shared,
+            name: spec.name.clone(),
+            sim: Some(shared),
+            remote: None,
             client,
+            endpoints: None,
+            dir,
             faults: FaultPlan::none(),
             last_error: None,
             seed,
             base_boots,
             armed: None,
             cuts_struck: 0,
-            images: initial_images(scenario),
+            bit_flip: None,
+            images: initial_images(scenario, spec),
         }
+    }
+
+    /// A session on a device outside this process (a child simulator or a board).
+    pub async fn remote(
+        scenario: &'a Scenario,
+        spec: &DeviceSpec,
+        remote: Remote,
+        seed: u64,
+        dir: PathBuf,
+    ) -> Result<Session<'a>, String> {
+        let transport = remote.connect().await?;
+        let mut config = client_config(seed);
+        config.timeout = Duration::from_millis(2000);
+        config.retries = 3;
+        Ok(Session {
+            scenario,
+            name: spec.name.clone(),
+            sim: None,
+            remote: Some(remote),
+            client: SmpClient::new(transport, config),
+            endpoints: None,
+            dir,
+            faults: FaultPlan::none(),
+            last_error: None,
+            seed,
+            base_boots: 0,
+            armed: None,
+            cuts_struck: 0,
+            bit_flip: None,
+            images: initial_images(scenario, spec),
+        })
+    }
+
+    /// Image list rows (`image state` read).
+    pub async fn image_rows(&mut self) -> Result<Vec<ImageSlotState>, String> {
+        if let Some(o) = self.require_serving()
+            && let StepStatus::Failed { actual, .. } = o
+        {
+            return Err(actual);
+        }
+        self.client.image_state().await.map(|r| r.images).map_err(|e| describe_client_error(&e))
+    }
+
+    /// True if the in-process device is switched off or lost its power.
+    pub fn is_off(&self) -> bool {
+        self.with_sim(|d| matches!(d.state(), RunState::Off(_))).unwrap_or(false)
+    }
+
+    /// The in-process device, if this session has one.
+    pub fn sim(&self) -> Option<&SharedDevice> {
+        self.sim.as_ref()
+    }
+
+    /// The device's name in `devices:`.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Carry out one step. Steps that use the device first let a reboot requested by `os
@@ -161,23 +269,24 @@ impl<'a> Session<'a> {
     /// Arm a cut at the `op`-th flash operation of the next `during` phase (a sweep's cut point).
     pub fn arm(&mut self, during: Phase, op: u64, kind: CutKind, line: u64) {
         let kind = self.flash_fault(kind, None, line);
-        self.armed = Some(ArmedCut { during, at: CutAt::Op(op), kind, line });
+        self.armed = Some(ArmedCut { during, at: CutAt::Op(op), kind });
     }
 
     /// Let a pending reboot (after `os reset`) happen now, with a cut armed for the swap,
     /// revert or boot. Returns the flash op the power was cut at, if it was.
     fn settle(&mut self) -> Option<u64> {
-        if !self.shared.with(|d| d.is_serving() && d.next_deadline_ms().is_some()) {
+        let shared = self.sim.clone()?;
+        if !shared.with(|d| d.is_serving() && d.next_deadline_ms().is_some()) {
             return None;
         }
         self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
-        self.shared.with(|d| {
+        shared.with(|d| {
             if let Some(at) = d.next_deadline_ms() {
                 let now = d.now_ms();
                 d.advance(at.saturating_sub(now));
             }
         });
-        let lost = self.shared.with(|d| lost_at(d.state()));
+        let lost = shared.with(|d| lost_at(d.state()));
         if lost.is_some() {
             self.cuts_struck += 1;
         }
@@ -187,7 +296,15 @@ impl<'a> Session<'a> {
 
     /// Remove a cut armed in the flash that its phase did not reach.
     fn disarm(&mut self) {
-        self.shared.with(|d| d.flash_mut().clear_faults());
+        if let Some(shared) = &self.sim {
+            shared.with(|d| d.flash_mut().clear_faults());
+        }
+        self.rearm_bit_flip();
+    }
+
+    /// Run `f` on the in-process device; `None` on other targets.
+    fn with_sim<R>(&self, f: impl FnOnce(&mut sim_device::device::Device) -> R) -> Option<R> {
+        self.sim.as_ref().map(|s| s.with(f))
     }
 
     async fn step(&mut self, step: &Step, line: u64) -> Outcome {
@@ -273,31 +390,59 @@ impl<'a> Session<'a> {
                 out
             }
             Step::Reset(s) => {
-                if s.boot_mode.is_some() {
-                    return skipped("`boot_mode` is not sent by the runner yet");
+                let (force, boot_mode) = (s.force, s.boot_mode);
+                // On the simulator the reboot itself happens `reset_delay` later: at the next
+                // step that needs the device ([`Session::settle`]), after a `power_loss` for
+                // the swap is armed. Elsewhere the runner waits for the device to come back.
+                let out = self
+                    .smp(
+                        s.expect_error.as_ref(),
+                        |c| Box::pin(async move { c.reset_with(force, boot_mode).await }),
+                        |_| passed(),
+                    )
+                    .await;
+                if self.remote.is_some()
+                    && s.expect_error.is_none()
+                    && matches!(out, StepStatus::Passed { .. })
+                {
+                    // Zephyr reboots ~250 ms after its reply (CONFIG_MCUMGR_GRP_OS_RESET_MS).
+                    tokio::time::sleep(REMOTE_RESET_GRACE).await;
+                    return self.wait_remote_boot(None).await;
                 }
-                let force = s.force;
-                // The reboot itself happens `reset_delay` later: at the next step that needs
-                // the device ([`Session::settle`]), after a `power_loss` for the swap is armed.
-                self.smp(
-                    s.expect_error.as_ref(),
-                    |c| Box::pin(async move { c.reset(force).await }),
-                    |_| passed(),
-                )
-                .await
+                out
             }
-            Step::PowerOff(_) => {
-                self.shared.with(|d| d.power_off());
-                passed()
-            }
+            Step::PowerOff(_) => match self.remote.as_mut() {
+                Some(r) => match r.power_off().await {
+                    Ok(true) => passed(),
+                    Ok(false) => skipped(format!("target `{}` has no power_off command", r.spec().name)),
+                    Err(e) => failed("the power switched off", e),
+                },
+                None => {
+                    self.with_sim(|d| d.power_off());
+                    passed()
+                }
+            },
             Step::PowerOn(_) => {
+                if self.remote.is_some() {
+                    return self.remote_power_on().await;
+                }
                 self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
-                self.shared.with(|d| d.power_on());
+                self.with_sim(|d| d.power_on());
                 self.after_cut(passed())
             }
             Step::PowerCycle(_) => {
+                if let Some(r) = self.remote.as_mut() {
+                    match r.power_off().await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            return skipped(format!("target `{}` has no power_off command", r.spec().name));
+                        }
+                        Err(e) => return failed("the power switched off", e),
+                    }
+                    return self.remote_power_on().await;
+                }
                 self.arm_phase(&[Phase::Swap, Phase::Revert, Phase::Boot]);
-                self.shared.with(|d| d.power_cycle());
+                self.with_sim(|d| d.power_cycle());
                 self.after_cut(passed())
             }
             Step::PowerLoss(s) => self.power_loss(s, line),
@@ -305,24 +450,39 @@ impl<'a> Session<'a> {
                 skipped("only the first power_loss_sweep of a scenario sweeps; this one arms nothing")
             }
             Step::BitFlip(s) => {
-                if s.after_op.is_some() {
-                    return skipped("bit_flip with `after_op` is not supported by the runner yet");
-                }
                 let (flash, offset, bit) = (s.flash, s.offset.bytes, s.bit);
                 let Ok(offset) = u32::try_from(offset) else {
                     return failed("a flash offset", format!("{offset} is past 4 GiB"));
                 };
-                match self.shared.with(|d| d.flash_mut().flip_bit(flash, offset, bit)) {
+                let Some(shared) = self.sim.clone() else { return needs_sim(step) };
+                if let Some(n) = s.after_op {
+                    let at = shared.with(|d| d.flash().ops().saturating_add(n.max(1)));
+                    self.bit_flip = Some(PendingFlip { op: at, device: flash, offset, bit });
+                    self.rearm_bit_flip();
+                    return noted(format!(
+                        "bit {bit} at {offset:#x} of flash {flash} flips after flash operation {at}"
+                    ));
+                }
+                match shared.with(|d| d.flash_mut().flip_bit(flash, offset, bit)) {
                     Ok(()) => passed(),
                     Err(e) => {
                         failed(format!("flip bit {bit} at {offset:#x} of flash {flash}"), e.to_string())
                     }
                 }
             }
-            Step::WaitBoot(s) => self.wait_boot(s.timeout.map(|t| t.ms)),
+            Step::WaitBoot(s) => {
+                if self.remote.is_some() {
+                    return self.wait_remote_boot(s.timeout.map(|t| t.ms)).await;
+                }
+                self.wait_boot(s.timeout.map(|t| t.ms))
+            }
             Step::Sleep(s) => {
                 let ms = s.duration.ms;
-                self.shared.with(|d| d.advance(ms));
+                if self.sim.is_none() {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    return passed();
+                }
+                self.with_sim(|d| d.advance(ms));
                 passed()
             }
             Step::Expect(e) => self.expect(e).await,
@@ -335,13 +495,11 @@ impl<'a> Session<'a> {
                     (None, Some(c)) => c.as_bytes().to_vec(),
                     (None, None) => return failed("`file` or `contents`", "neither"),
                 };
-                if s.chunk_size.is_some() {
-                    return skipped("fs_upload `chunk_size` is not supported by the runner yet");
-                }
                 let path = s.path.clone();
+                let chunk = s.chunk_size.map(|c| c.bytes as usize);
                 self.smp(
                     s.expect_error.as_ref(),
-                    |c| Box::pin(async move { c.fs_upload(&path, &data).await }),
+                    |c| Box::pin(async move { c.fs_upload_chunked(&path, &data, chunk).await }),
                     |_| passed(),
                 )
                 .await
@@ -361,9 +519,23 @@ impl<'a> Session<'a> {
                     )
                     .await;
                 match (&out, &s.save_as) {
-                    (StepStatus::Passed { .. }, Some(_)) => skipped(
-                        "the file was checked, but `save_as` needs a report directory, which the runner has not yet",
-                    ),
+                    (StepStatus::Passed { .. }, Some(to)) => {
+                        let path = s.path.clone();
+                        let data = match self.client.fs_download(&path, MAX_DOWNLOAD).await {
+                            Ok(d) => d,
+                            Err(e) => return failed(format!("{path} downloaded"), describe_client_error(&e)),
+                        };
+                        let dest = if to.is_absolute() { to.clone() } else { self.dir.join(to) };
+                        if let Some(parent) = dest.parent()
+                            && let Err(e) = std::fs::create_dir_all(parent)
+                        {
+                            return failed(format!("{} writable", parent.display()), e.to_string());
+                        }
+                        match std::fs::write(&dest, &data) {
+                            Ok(()) => noted(format!("{} bytes saved to {}", data.len(), dest.display())),
+                            Err(e) => failed(format!("{} writable", dest.display()), e.to_string()),
+                        }
+                    }
                     _ => out,
                 }
             }
@@ -424,33 +596,165 @@ impl<'a> Session<'a> {
                 )
                 .await
             }
-            Step::Hook(h) => {
-                self.shared.with(|d| install_hook(d.hooks_mut(), h));
-                passed()
-            }
-            Step::ClearHooks(_) => {
-                self.shared.with(|d| *d.hooks_mut() = Hooks::new());
-                passed()
-            }
+            Step::Hook(h) => match self.with_sim(|d| install_hook(d.hooks_mut(), h)) {
+                Some(()) => passed(),
+                None => needs_sim(step),
+            },
+            Step::ClearHooks(_) => match self.with_sim(|d| *d.hooks_mut() = Hooks::new()) {
+                Some(()) => passed(),
+                None => needs_sim(step),
+            },
             Step::TransportFault(s) => match s.rule() {
                 Ok(rule) => {
                     let seed = s.seed.unwrap_or(self.seed ^ 0x7472_616e_7370_6f72);
                     self.faults = self.faults.clone().with(rule).seed(seed);
-                    self.client.transport().inner().faults().set(self.faults.clone());
-                    passed()
+                    self.set_transport_faults()
                 }
                 Err(e) => failed("a transport fault", e.to_string()),
             },
             Step::ClearTransportFaults(_) => {
                 self.faults = FaultPlan::none();
-                self.client.transport().inner().faults().set(FaultPlan::none());
+                self.set_transport_faults()
+            }
+            Step::Exec(s) => self.exec(s).await,
+            Step::Group(_) | Step::On(_) => failed(
+                "a step for one device",
+                "group and on steps are carried out by the scenario, not a device",
+            ),
+        }
+    }
+
+    /// Put [`Session::faults`] in force on the in-process transport.
+    fn set_transport_faults(&mut self) -> Outcome {
+        match self.client.transport() {
+            AnyTransport::InProc(t) => {
+                t.inner().faults().set(self.faults.clone());
                 passed()
             }
-            Step::Exec(_) => skipped(
-                "exec needs the simulator behind a PTY or UDP socket; the in-process target cannot run it",
-            ),
-            Step::Group(_) => skipped("group updates are not run by the runner yet"),
-            Step::On(_) => skipped("`on` (several devices) is not run by the runner yet"),
+            _ => skipped("transport faults are injected by the in-process simulator only"),
+        }
+    }
+
+    /// `exec`: run an external command against this device's PTY or UDP endpoint.
+    async fn exec(&mut self, s: &crate::scenario::ExecStep) -> Outcome {
+        let (pty, udp) = match (&self.remote, &self.sim) {
+            (Some(r), _) => (r.pty.clone(), r.udp),
+            (None, Some(shared)) => {
+                if self.endpoints.is_none() {
+                    match Endpoints::open(shared, true, true).await {
+                        Ok(e) => self.endpoints = Some(e),
+                        Err(e) => return failed("PTY and UDP endpoints for the device", e.to_string()),
+                    }
+                }
+                let e = self.endpoints.as_ref();
+                (e.and_then(|e| e.pty_path().map(Path::to_path_buf)), e.and_then(|e| e.udp_addr()))
+            }
+            (None, None) => return failed("a device", "the session has none"),
+        };
+        let ctx = ExecContext {
+            pty,
+            udp,
+            image: s.image.as_ref().map(|i| self.scenario.resolve(i)),
+            dir: self.dir.clone(),
+            cwd: self.scenario.base_dir.clone().unwrap_or_default(),
+        };
+        let limit = s
+            .timeout
+            .or(self.scenario.timeout)
+            .map_or(super::DEFAULT_STEP_TIMEOUT, |t| Duration::from_millis(t.ms));
+        // The in-process device keeps modelled time; while a real client runs against it, time
+        // passes for real (its `os reset` reboots the device after `reset_delay`).
+        let _pump = self.sim.as_ref().map(real_time);
+        let out = exec::run(s, &ctx, limit).await;
+        drop(_pump);
+        out
+    }
+
+    /// Power on a remote device, reconnect and wait until it answers.
+    async fn remote_power_on(&mut self) -> Outcome {
+        let Some(r) = self.remote.as_mut() else { return failed("a remote device", "none") };
+        match r.power_on().await {
+            Ok(true) => {}
+            Ok(false) => return skipped(format!("target `{}` has no power_on command", r.spec().name)),
+            Err(e) => return failed("the power switched on", e),
+        }
+        // The old connection went with the power (a child's PTY is gone; a board's USB serial
+        // port re-enumerates).
+        self.wait_remote(None, true).await
+    }
+
+    /// Wait until a remote device answers `os echo` within `limit_ms` or the target's boot
+    /// time. The connection is opened again when it broke (a child simulator restarted, a USB
+    /// serial port that re-enumerated) or when `reconnect` says the old one is gone.
+    async fn wait_remote_boot(&mut self, limit_ms: Option<u64>) -> Outcome {
+        self.wait_remote(limit_ms, false).await
+    }
+
+    async fn wait_remote(&mut self, limit_ms: Option<u64>, mut reconnect: bool) -> Outcome {
+        let Some(r) = self.remote.as_ref() else { return failed("a remote device", "none") };
+        let limit = limit_ms.map_or(r.spec().boot_time(), Duration::from_millis);
+        let started = std::time::Instant::now();
+        let mut last = String::from("no answer");
+        // Short probes, one try each: the loop is the retry.
+        let saved = (self.client.config().timeout, self.client.config().retries);
+        self.client.config_mut().timeout = REMOTE_PROBE;
+        self.client.config_mut().retries = 0;
+        let outcome = loop {
+            if started.elapsed() >= limit {
+                break failed(format!("the device answers within {} ms", limit.as_millis()), last);
+            }
+            if reconnect {
+                let connected = match self.remote.as_ref() {
+                    Some(r) => r.connect().await,
+                    None => Err("no remote".into()),
+                };
+                match connected {
+                    Ok(t) => {
+                        *self.client.transport_mut() = t;
+                        reconnect = false;
+                    }
+                    Err(e) => {
+                        last = e;
+                        tokio::time::sleep(REMOTE_POLL).await;
+                        continue;
+                    }
+                }
+            }
+            match self.client.echo("brownout").await {
+                Ok(_) => break noted(format!("answered after {} ms", started.elapsed().as_millis())),
+                Err(e @ ClientError::Transport { .. }) => {
+                    last = describe_client_error(&e);
+                    reconnect = true;
+                }
+                Err(e) => last = describe_client_error(&e),
+            }
+            tokio::time::sleep(REMOTE_POLL).await;
+        };
+        self.client.config_mut().timeout = saved.0;
+        self.client.config_mut().retries = saved.1;
+        outcome
+    }
+
+    /// Arm the pending `bit_flip` (after `after_op`) again after the flash's faults were
+    /// replaced, unless its operation has passed.
+    fn rearm_bit_flip(&mut self) {
+        let Some(f) = self.bit_flip else { return };
+        let Some(shared) = &self.sim else { return };
+        let keep = shared.with(|d| {
+            let flash = d.flash_mut();
+            if flash.ops() >= f.op {
+                return false;
+            }
+            let mut plan = flash.faults().clone();
+            plan.push(sim_device::flash::Fault {
+                op: f.op,
+                kind: FlashFault::BitFlip { device: f.device, offset: f.offset, bit: f.bit },
+            });
+            flash.set_faults(plan);
+            true
+        });
+        if !keep {
+            self.bit_flip = None;
         }
     }
 
@@ -463,7 +767,7 @@ impl<'a> Session<'a> {
         &mut self,
         expect_error: Option<&SmpErrorName>,
         request: impl for<'c> FnOnce(
-            &'c mut SmpClient<InProcTransport>,
+            &'c mut SmpClient<AnyTransport>,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<T, ClientError>> + 'c>,
         >,
@@ -472,10 +776,10 @@ impl<'a> Session<'a> {
         if let Some(o) = self.require_serving() {
             return o;
         }
-        let shared = self.shared.clone();
+        let shared = self.sim.clone();
         let result = tokio::select! {
             r = request(&mut self.client) => r,
-            op = power_lost(&shared) => return self.cut_struck(op),
+            op = power_lost(shared.as_ref()) => return self.cut_struck(op),
         };
         self.disarm();
         match (result, expect_error) {
@@ -506,7 +810,8 @@ impl<'a> Session<'a> {
 
     /// A failure when the device cannot answer SMP now (off, bricked, hung, rebooting).
     fn require_serving(&self) -> Option<Outcome> {
-        let state = self.shared.with(|d| (d.is_serving(), describe_state(d.state())));
+        // A remote device shows whether it serves by answering.
+        let state = self.with_sim(|d| (d.is_serving(), describe_state(d.state())))?;
         (!state.0).then(|| failed("a device serving SMP", state.1))
     }
 
@@ -544,25 +849,29 @@ impl<'a> Session<'a> {
         let mut cut_offset = None;
         if let Some(cut) = self.armed.take_if(|c| c.during == Phase::Upload) {
             match cut.at {
-                CutAt::Op(n) => self.shared.with(|d| d.cut_power_at(n, cut.kind)),
+                CutAt::Op(n) => {
+                    self.with_sim(|d| d.cut_power_at(n, cut.kind));
+                    self.rearm_bit_flip();
+                }
                 CutAt::UploadOffset(off) => cut_offset = Some((off, cut.kind)),
                 CutAt::UploadFraction(f) => cut_offset = Some(((data.len() as f64 * f) as u64, cut.kind)),
             }
         }
-        let shared = self.shared.clone();
+        let shared = self.sim.clone();
         let mut progress = |p: Progress| {
             if let Some((off, kind)) = cut_offset
                 && p.offset >= off
                 && p.offset < p.total
+                && let Some(shared) = &shared
             {
                 shared.with(|d| d.cut_power_at(1, kind));
                 cut_offset = None;
             }
         };
-        let watch = self.shared.clone();
+        let watch = self.sim.clone();
         let result = tokio::select! {
             r = self.client.image_upload(&data, &options, &mut progress) => r,
-            op = power_lost(&watch) => return self.cut_struck(op),
+            op = power_lost(watch.as_ref()) => return self.cut_struck(op),
         };
         self.disarm();
         let summary = match (result, &s.expect_error) {
@@ -683,7 +992,7 @@ impl<'a> Session<'a> {
                 );
             }
         };
-        self.armed = Some(ArmedCut { during: s.during, at, kind, line });
+        self.armed = Some(ArmedCut { during: s.during, at, kind });
         noted(format!("armed for the next {} phase", super::kebab(&s.during)))
     }
 
@@ -695,15 +1004,14 @@ impl<'a> Session<'a> {
                 // `power_loss` refuses offsets outside uploads.
                 CutAt::UploadOffset(_) | CutAt::UploadFraction(_) => 1,
             };
-            self.shared.with(|d| d.cut_power_at(n, cut.kind));
-            self.armed = None;
-            let _ = cut.line;
+            self.with_sim(|d| d.cut_power_at(n, cut.kind));
+            self.rearm_bit_flip();
         }
     }
 
     /// After a step that may have run into an armed cut: the cut struck, or `out`.
     fn after_cut(&mut self, out: Outcome) -> Outcome {
-        match self.shared.with(|d| lost_at(d.state())) {
+        match self.with_sim(|d| lost_at(d.state())).flatten() {
             Some(op) => self.cut_struck(op),
             None => {
                 self.disarm();
@@ -722,7 +1030,8 @@ impl<'a> Session<'a> {
 
     fn wait_boot(&mut self, limit_ms: Option<u64>) -> Outcome {
         let limit = limit_ms.or(self.scenario.timeout.map(|t| t.ms)).unwrap_or(10_000);
-        let (serving, state) = self.shared.with(|d| {
+        let Some(shared) = self.sim.clone() else { return failed("the in-process device", "none") };
+        let (serving, state) = shared.with(|d| {
             let start = d.now_ms();
             for _ in 0..MAX_BOOT_DEADLINES {
                 match d.next_deadline_ms() {
@@ -743,15 +1052,38 @@ impl<'a> Session<'a> {
     async fn expect(&mut self, e: &ExpectStep) -> Outcome {
         let mut problems: Vec<(String, String)> = Vec::new();
         let mut unsupported = Vec::new();
-        let (serving, state, running, boots, bricked) = self.shared.with(|d| {
+        let view = self.with_sim(|d| {
             (
                 d.is_serving(),
                 describe_state(d.state()),
                 d.running().map(|r| r.version),
                 d.boot_count(),
                 matches!(d.state(), RunState::Bricked(_)),
+                d.console().to_string(),
             )
         });
+        let (serving, state, running, boots, bricked, console) = match view {
+            Some(v) => v,
+            None => {
+                let (serving, state, running) = self.remote_view().await;
+                for (given, what) in [
+                    (e.bricked.is_some(), "`bricked`"),
+                    (e.boot_count.is_some(), "`boot_count`"),
+                    (e.console.is_some(), "`console`"),
+                ] {
+                    if given {
+                        unsupported.push(format!("{what} (it needs the in-process simulator)"));
+                    }
+                }
+                (serving, state, running, 0u64, false, String::new())
+            }
+        };
+        if let Some(m) = &e.console
+            && self.sim.is_some()
+            && let StepStatus::Failed { expected, actual } = check_text("console output", m, &console)
+        {
+            problems.push((expected, actual));
+        }
         if let Some(want) = e.boots
             && want != serving
         {
@@ -761,6 +1093,7 @@ impl<'a> Session<'a> {
             ));
         }
         if let Some(want) = e.bricked
+            && self.sim.is_some()
             && want != bricked
         {
             problems.push((
@@ -779,7 +1112,9 @@ impl<'a> Session<'a> {
                 problems.push((format!("running version {wanted}"), actual));
             }
         }
-        if let Some(want) = e.boot_count {
+        if let Some(want) = e.boot_count
+            && self.sim.is_some()
+        {
             // The power-on boot at the start counts (the device is built fresh for the scenario).
             let got = boots.saturating_sub(self.base_boots) + 1;
             if got != want {
@@ -819,7 +1154,10 @@ impl<'a> Session<'a> {
                 Err(why) => unsupported.push(why),
             }
         }
-        if let Some(want) = e.images_intact {
+        if e.images_intact.is_some() && self.sim.is_none() {
+            unsupported.push("`images_intact` (it needs the in-process simulator)".to_string());
+        }
+        if let Some(want) = e.images_intact.filter(|_| self.sim.is_some()) {
             let missing = self.missing_images();
             match (want, missing.is_empty()) {
                 (true, false) => problems.push((
@@ -834,9 +1172,18 @@ impl<'a> Session<'a> {
             }
         }
         for c in &e.stats {
-            let got = self.shared.with(|d| {
+            let got = match self.with_sim(|d| {
                 d.stats().group(&c.group).and_then(|g| g.fields.iter().find(|f| f.0 == c.name).map(|f| f.1))
-            });
+            }) {
+                Some(got) => got,
+                None => match self.client.stat_show(&c.group).await {
+                    Ok(r) => r.fields.iter().find(|f| f.0 == c.name).map(|f| f.1),
+                    Err(err) => {
+                        problems.push((format!("statistics group {}", c.group), describe_client_error(&err)));
+                        continue;
+                    }
+                },
+            };
             let what = format!("{}.{}", c.group, c.name);
             match (got, c.equals, c.at_least) {
                 (None, _, _) => problems.push((format!("counter {what}"), "no such counter".into())),
@@ -866,10 +1213,29 @@ impl<'a> Session<'a> {
         passed()
     }
 
+    /// What can be seen of a remote device over SMP: whether it answers, in words, and the
+    /// version of image 0's active slot.
+    async fn remote_view(&mut self) -> (bool, String, Option<mcuboot::image::ImageVersion>) {
+        match tokio::time::timeout(REMOTE_VIEW, self.client.image_state()).await {
+            Ok(Ok(r)) => {
+                let active = r.images.iter().find(|row| row.image.unwrap_or(0) == 0 && row.active);
+                let version = active.and_then(|row| row.version.parse::<mcuboot::image::ImageVersion>().ok());
+                let state = match &version {
+                    Some(v) => format!("running {v} (image 0)"),
+                    None => "answering, with no active image 0".to_string(),
+                };
+                (true, state, version)
+            }
+            Ok(Err(e)) => (false, format!("not serving: {}", describe_client_error(&e)), None),
+            Err(_) => (false, "not answering".to_string(), None),
+        }
+    }
+
     /// The images of [`Session::images`] no slot holds whole (at its start, or where uploads
     /// go in the secondary).
     fn missing_images(&self) -> Vec<String> {
-        self.shared.with(|d| {
+        let Some(shared) = &self.sim else { return Vec::new() };
+        shared.with(|d| {
             let algorithm = d.boot_config().algorithm;
             let mut areas = Vec::new();
             for slots in &d.map().images {
@@ -949,9 +1315,11 @@ impl<'a> Session<'a> {
             AreaName::Secondary => AreaId::Secondary(image),
             AreaName::Scratch => AreaId::Scratch,
         };
-        let bytes = self
-            .shared
-            .with(|d| d.map().area(id).and_then(|a| d.flash().area_contents(a).map(<[u8]>::to_vec)));
+        let Some(bytes) =
+            self.with_sim(|d| d.map().area(id).and_then(|a| d.flash().area_contents(a).map(<[u8]>::to_vec)))
+        else {
+            return Err("flash regions (they need the in-process simulator)".into());
+        };
         let Some(bytes) = bytes else {
             return Ok(Some((
                 format!("flash area {name:?} of image {image}"),
@@ -1034,7 +1402,8 @@ impl<'a> Session<'a> {
 }
 
 /// Wait until the device loses power under a step; returns the flash op it was cut at.
-async fn power_lost(shared: &SharedDevice) -> u64 {
+async fn power_lost(shared: Option<&SharedDevice>) -> u64 {
+    let Some(shared) = shared else { return std::future::pending().await };
     loop {
         tokio::time::sleep(POWER_POLL).await;
         if let Some(op) = shared.with(|d| lost_at(d.state())) {
@@ -1257,8 +1626,7 @@ fn verdict(e: &SmpErrorName) -> Verdict {
 
 /// The images the device starts with, from its `device:` section (files that cannot be read
 /// are left out; building the device would have failed on them).
-fn initial_images(scenario: &Scenario) -> Vec<(String, Vec<u8>)> {
-    let Some(spec) = scenario.all_devices().next() else { return Vec::new() };
+fn initial_images(scenario: &Scenario, spec: &DeviceSpec) -> Vec<(String, Vec<u8>)> {
     let files = spec.primary.iter().chain(spec.secondary.iter()).chain(spec.images.iter().map(|i| &i.file));
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     for f in files {

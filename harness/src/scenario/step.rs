@@ -526,6 +526,10 @@ pub struct ExpectStep {
     /// The last SMP request of the scenario failed with this error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<SmpErrorName>,
+    /// What the firmware wrote to its console since the device was built (firmware that runs
+    /// its own code: `behaviour: run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<TextMatch>,
 }
 
 /// A flash region and its expected SHA-256: an `area` (with `image`), or `flash` + `offset` + `size`.
@@ -925,6 +929,27 @@ pub enum GroupFailureKind {
     Reject,
     /// The member stops answering.
     Disconnect,
+}
+
+impl GroupFailureKind {
+    /// Every kind.
+    pub const ALL: [GroupFailureKind; 4] = [
+        GroupFailureKind::PowerLoss,
+        GroupFailureKind::Crash,
+        GroupFailureKind::Reject,
+        GroupFailureKind::Disconnect,
+    ];
+
+    /// Whether this failure can strike in `phase`: power can be lost in any phase; the device
+    /// refuses or stops answering an upload or a confirm; only a booting image crashes.
+    pub fn possible_in(self, phase: GroupPhase) -> bool {
+        match self {
+            GroupFailureKind::PowerLoss => true,
+            GroupFailureKind::Crash => phase == GroupPhase::Boot,
+            GroupFailureKind::Reject => phase == GroupPhase::Upload,
+            GroupFailureKind::Disconnect => matches!(phase, GroupPhase::Upload | GroupPhase::Confirm),
+        }
+    }
 }
 
 /// How a group update ends.

@@ -657,6 +657,22 @@ impl<'s> Checker<'s> {
             if f.at.is_some() && (f.phase != GroupPhase::Upload || f.kind != GroupFailureKind::PowerLoss) {
                 self.report(at, "failures: `at` applies to a power-loss during upload only");
             }
+            if !f.kind.possible_in(f.phase) {
+                self.report(
+                    at,
+                    format!(
+                        "failures: a `{}` cannot be injected in the {} phase (possible there: {})",
+                        crate::runner::kebab(&f.kind),
+                        crate::runner::kebab(&f.phase),
+                        GroupFailureKind::ALL
+                            .iter()
+                            .filter(|k| k.possible_in(f.phase))
+                            .map(crate::runner::kebab)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
         }
     }
 }
