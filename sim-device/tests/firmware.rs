@@ -380,6 +380,27 @@ mod run {
     }
 
     #[test]
+    fn wfi_with_no_interrupt_source_sleeps_until_the_budget_is_used() {
+        // wfi; b .  (no interrupts are modelled, so nothing ever wakes it)
+        let dev = boot_handmade(&handmade(V3, XIP, None, &[0xbf30, 0xe7fe], &[]), 20_000);
+        assert!(faults(&dev).is_empty(), "{:?}", faults(&dev));
+        let RunState::Hung { watchdog_at_ms, .. } = dev.state() else { panic!("{:?}", dev.state()) };
+        assert_eq!(*watchdog_at_ms, NO_WATCHDOG);
+        assert!(
+            dev.events()
+                .any(|e| matches!(&e.kind, EventKind::Note(n) if n.contains("went to sleep (wfi/wfe)")))
+        );
+    }
+
+    #[test]
+    fn a_call_through_a_null_pointer_is_a_fault() {
+        // movs r0,#1; bx r0  (address 0, Thumb)
+        let dev = boot_handmade(&handmade(V3, XIP, None, &[0x2001, 0x4700], &[]), 20_000);
+        assert_eq!(faults(&dev), vec!["prefetch abort (exception 3) at pc 0x00000000".to_string()]);
+        assert_eq!(running_version(&dev), "1.0.0");
+    }
+
+    #[test]
     fn a_ram_load_image_runs_from_its_load_address() {
         // ldr r0,[pc,#4]; movs r1,#1; str r1,[r0]; b . ; .word READY
         let ready = firmware::CONTROL_BASE + firmware::reg::READY;

@@ -1083,7 +1083,8 @@ impl Device {
                 self.state = RunState::Hung { image: running, watchdog_at_ms: now.saturating_add(after) };
                 Executed::Settled
             }
-            Exit::BudgetExhausted { executed, watchdog_at_instruction } => {
+            Exit::BudgetExhausted { executed, watchdog_at_instruction }
+            | Exit::Asleep { executed, watchdog_at_instruction } => {
                 let watchdog_at_ms = match watchdog_at_instruction {
                     Some(at) => now.saturating_add(firmware::instructions_to_ms(at)),
                     None => firmware::NO_WATCHDOG,
@@ -1093,9 +1094,12 @@ impl Device {
                 } else {
                     format!("its watchdog resets it at {watchdog_at_ms} ms")
                 };
-                self.log(EventKind::Note(format!(
-                    "{version} used its budget of {executed} instructions without becoming ready; {then}"
-                )));
+                let what = if matches!(exit, Exit::Asleep { .. }) {
+                    format!("went to sleep (wfi/wfe) after {executed} instructions with nothing to wake it")
+                } else {
+                    format!("used its budget of {executed} instructions")
+                };
+                self.log(EventKind::Note(format!("{version} {what} without becoming ready; {then}")));
                 self.log(EventKind::Hang { version });
                 self.state = RunState::Hung { image: running, watchdog_at_ms };
                 Executed::Settled

@@ -101,12 +101,11 @@ pub fn run<'h>(program: &'h Program, host: &'h mut dyn Host) -> Exit {
         (None, Ok(())) if executed >= program.budget => {
             Exit::BudgetExhausted { executed, watchdog_at_instruction: ctx.watchdog.map(|w| w.deadline) }
         }
-        // emu_start returned with no stop recorded and budget left: the CPU reached
-        // address 0 (`until`), which is where a jump to a null function pointer goes.
-        (None, Ok(())) => Exit::Fault {
-            fault: Fault::Unmapped { access: Access::Fetch, addr: pc_now, pc: pc_now },
-            executed,
-        },
+        // emu_start returned by itself with budget left: the core halted in `wfi`/`wfe`, and
+        // no interrupt is modelled to wake it.
+        (None, Ok(())) => {
+            Exit::Asleep { executed, watchdog_at_instruction: ctx.watchdog.map(|w| w.deadline) }
+        }
     }
 }
 

@@ -75,6 +75,8 @@
 //!   expire: the device is hung until the deadline the watchdog had when execution stopped.
 //!   Without a watchdog nothing will ever reset it: the device is hung with the deadline
 //!   [`NO_WATCHDOG`] (never), until a reset, a power cycle or a power cut.
+//! * **Sleep.** No interrupts are modelled, so a core that halts in `wfi` or `wfe` before it is
+//!   ready never wakes: it is hung the same way (until its watchdog's deadline, or for good).
 //!
 //! # Faults
 //!
@@ -82,7 +84,8 @@
 //! bootloader, as a HardFault handler that calls `sys_reboot()` would (Zephyr's default fatal
 //! error handler does the same on a production build). A fault is: a read, write or
 //! instruction fetch of unmapped memory; a write to flash; a CPU exception (undefined
-//! instruction, `svc`, `bkpt` with no debugger attached, …); a reset vector without the Thumb
+//! instruction, `svc`, `bkpt` with no debugger attached, a call through a null pointer (a
+//! prefetch abort at address 0), …); a reset vector without the Thumb
 //! bit; an access to an unknown control-block register.
 
 #[cfg(feature = "firmware")]
@@ -324,6 +327,9 @@ pub enum Exit {
     /// The budget ran out. `watchdog_at_instruction`: when the running watchdog would
     /// expire, if one runs.
     BudgetExhausted { executed: u64, watchdog_at_instruction: Option<u64> },
+    /// The core halted in `wfi`/`wfe` after `executed` instructions; no interrupt is modelled,
+    /// so it sleeps until the watchdog (if one runs) expires.
+    Asleep { executed: u64, watchdog_at_instruction: Option<u64> },
     /// The power was cut during a confirm.
     PowerLost { executed: u64 },
 }
