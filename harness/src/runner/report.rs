@@ -177,7 +177,24 @@ impl ScenarioReport {
                 out.push_str(&format!("    {line}\n"));
             }
         }
-        for step in &self.steps {
+        // A scenario skipped as a whole (a target that cannot run it, a build without the
+        // firmware feature) says why once, not once per step.
+        let whole = match self.steps.first().map(|s| &s.status) {
+            Some(StepStatus::Skipped { reason }) if self.steps.len() > 1 => self
+                .steps
+                .iter()
+                .all(|s| matches!(&s.status, StepStatus::Skipped { reason: r } if r == reason))
+                .then_some(reason),
+            _ => None,
+        };
+        if let Some(reason) = whole {
+            out.push_str(&format!(
+                "    {} every step: {reason}
+",
+                style.paint(YELLOW, "skipped")
+            ));
+        }
+        for step in self.steps.iter().filter(|_| whole.is_none()) {
             match &step.status {
                 StepStatus::Failed { expected, actual } => {
                     out.push_str(&format!(

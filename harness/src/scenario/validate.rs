@@ -567,6 +567,9 @@ impl<'s> Checker<'s> {
     fn exec(&mut self, x: &ExecStep, at: &Place) {
         if x.command.trim().is_empty() {
             self.report(at, "`command` is empty");
+        } else if let Err(e) = crate::runner::exec::split(&x.command) {
+            // Quotes, shell syntax that would need a shell: what `exec` would refuse when run.
+            self.report(at, format!("command: {e}"));
         }
         match placeholders(&x.command) {
             Err(msg) => self.report(at, msg),
