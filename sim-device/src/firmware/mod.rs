@@ -81,12 +81,13 @@
 //! # Faults
 //!
 //! Faults are not delivered to the firmware's own handlers: the device resets through the
-//! bootloader, as a HardFault handler that calls `sys_reboot()` would (Zephyr's default fatal
-//! error handler does the same on a production build). A fault is: a read, write or
-//! instruction fetch of unmapped memory; a write to flash; a CPU exception (undefined
-//! instruction, `svc`, `bkpt` with no debugger attached, a call through a null pointer (a
-//! prefetch abort at address 0), …); a reset vector without the Thumb
-//! bit; an access to an unknown control-block register.
+//! bootloader at once, as with a fatal-error handler that calls `sys_reboot()` (a custom
+//! `k_sys_fatal_error_handler`; Zephyr's default one halts instead, and such a board comes
+//! back only when its watchdog fires: later, but through the same bootloader). A fault is: a
+//! read, write or instruction fetch of unmapped memory; a write to flash; a CPU exception
+//! (undefined instruction, `svc`, `bkpt` with no debugger attached, a call through a null
+//! pointer, which is a prefetch abort at address 0, …); a reset vector without the Thumb bit;
+//! an access to an unknown control-block register.
 
 #[cfg(feature = "firmware")]
 mod cpu;
