@@ -90,8 +90,9 @@ pub struct Args {
     #[arg(long)]
     baud: Option<u32>,
     /// What the firmware does after boot: confirm (confirms itself), wait (waits for the
-    /// client to confirm), crash (at boot), hang (until the watchdog), crash-after:N (healthy
-    /// for N boots, then crashes; crash-after:N:confirm also confirms itself while healthy).
+    /// client to confirm), crash (at boot), hang (until the watchdog), run (the image's own
+    /// Cortex-M code; needs the firmware feature), crash-after:N (healthy for N boots, then
+    /// crashes; crash-after:N:confirm also confirms itself while healthy).
     #[arg(long, default_value = "wait")]
     behaviour: String,
     /// SMP buffer size (CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE). Default: 2048 with --udp, else 384.
@@ -132,9 +133,12 @@ pub fn parse_behaviour(s: &str) -> anyhow::Result<FirmwareBehaviour> {
         "wait" => FirmwareBehaviour::WaitForConfirm,
         "crash" => FirmwareBehaviour::CrashAtBoot,
         "hang" => FirmwareBehaviour::HangUntilWatchdog,
+        "run" => FirmwareBehaviour::Execute,
         _ => {
             let Some(rest) = s.strip_prefix("crash-after:") else {
-                bail!("--behaviour {s:?}: expected confirm, wait, crash, hang or crash-after:N[:confirm]")
+                bail!(
+                    "--behaviour {s:?}: expected confirm, wait, crash, hang, run or crash-after:N[:confirm]"
+                )
             };
             let (n, confirm) = match rest.strip_suffix(":confirm") {
                 Some(n) => (n, true),

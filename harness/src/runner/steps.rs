@@ -1219,7 +1219,7 @@ impl<'a> Session<'a> {
         match tokio::time::timeout(REMOTE_VIEW, self.client.image_state()).await {
             Ok(Ok(r)) => {
                 let active = r.images.iter().find(|row| row.image.unwrap_or(0) == 0 && row.active);
-                let version = active.and_then(|row| row.version.parse::<mcuboot::image::ImageVersion>().ok());
+                let version = active.and_then(|row| listed_version(&row.version));
                 let state = match &version {
                     Some(v) => format!("running {v} (image 0)"),
                     None => "answering, with no active image 0".to_string(),
@@ -1359,7 +1359,7 @@ impl<'a> Session<'a> {
                 continue;
             };
             if let Some(v) = &row.version {
-                let same = got.version.parse::<mcuboot::image::ImageVersion>().is_ok_and(|g| g == v.0);
+                let same = listed_version(&got.version).is_some_and(|g| g == v.0);
                 if !same {
                     problems.push(format!("slot {} has version {}, not {}", row.slot, got.version, v.0));
                 }
@@ -1583,6 +1583,19 @@ pub fn file_image_hash(data: &[u8]) -> Option<Vec<u8>> {
     tlvs.iter().find(|t| t.kind == mcuboot::image::TlvKind::Sha256 && !t.protected).map(|t| t.data.to_vec())
 }
 
+/// The version of an `image list` row. Zephyr writes the build number as a fourth dotted part
+/// (`2.0.0.2`, and `2.0.0` when it is 0); imgtool's form is `2.0.0+2`. Both are read.
+pub fn listed_version(text: &str) -> Option<mcuboot::image::ImageVersion> {
+    if let Ok(v) = text.parse() {
+        return Some(v);
+    }
+    let (head, build) = text.rsplit_once('.')?;
+    if head.matches('.').count() != 2 {
+        return None;
+    }
+    format!("{head}+{build}").parse().ok()
+}
+
 /// A 64-bit mix (splitmix64's finaliser) for deriving values from the seed.
 pub fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -1637,4 +1650,20 @@ fn initial_images(scenario: &Scenario, spec: &DeviceSpec) -> Vec<(String, Vec<u8
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_versions_read_zephyrs_build_number_form() {
+        let parsed = |t: &str| t.parse::<mcuboot::image::ImageVersion>().ok();
+        assert_eq!(listed_version("2.0.0.2"), parsed("2.0.0+2"));
+        assert!(listed_version("2.0.0.2").is_some());
+        assert_eq!(listed_version("2.0.0"), parsed("2.0.0"));
+        assert_eq!(listed_version("1.2.3+4"), parsed("1.2.3+4"));
+        assert_eq!(listed_version("1.2.3.4.5"), None);
+        assert_eq!(listed_version("x.y"), None);
+    }
 }
