@@ -253,14 +253,20 @@ pub fn why_not_here(scenario: &Scenario, target: &TargetSpec) -> Option<String> 
             Step::Hook(_) | Step::ClearHooks(_) => Some("device hooks"),
             Step::TransportFault(_) | Step::ClearTransportFaults(_) => Some("transport faults"),
             Step::Group(_) => Some("group updates with injected failures"),
-            Step::Expect(e)
-                if !e.flash.is_empty()
-                    || e.images_intact.is_some()
-                    || e.bricked.is_some()
-                    || e.boot_count.is_some()
-                    || e.console.is_some() =>
-            {
-                Some("checks of flash contents, boot counts or the console")
+            Step::Exec(x) => {
+                let (pty, udp) = endpoints::wanted(&x.command);
+                let (has_pty, has_udp) = match target.kind {
+                    TargetKind::SimPty => (true, false),
+                    TargetKind::SimUdp => (false, true),
+                    _ => (target.serial.is_some(), target.udp.is_some()),
+                };
+                if pty && !has_pty {
+                    Some("a serial port or PTY for `{pty}`")
+                } else if udp && !has_udp {
+                    Some("a UDP address for `{ip}`/`{port}`/`{addr}`")
+                } else {
+                    None
+                }
             }
             Step::PowerOff(_) | Step::PowerOn(_) | Step::PowerCycle(_) if !target.has_power_control() => {
                 Some("power control (the target has no power_off/power_on commands)")
