@@ -25,7 +25,8 @@ fn scenario(dir: &Path, body: &str) -> PathBuf {
 }
 
 fn run(path: &Path) -> (Output, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_brownout")).arg("run").arg(path).output().expect("brownout runs");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_brownout")).arg("run").arg(path).output().expect("brownout runs");
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out, all)
 }

@@ -117,8 +117,12 @@ fn readme_yaml_blocks_are_valid() {
         blocks += 1;
         if block.starts_with("targets:\n") {
             // A targets file (the Targets section), not a scenario.
-            let parsed = harness::runner::targets::TargetsFile::parse(block, std::path::Path::new("README.md"));
-            assert!(parsed.is_ok(), "README block {blocks} is not a valid targets file:\n{block}\n{parsed:?}");
+            let parsed =
+                harness::runner::targets::TargetsFile::parse(block, std::path::Path::new("README.md"));
+            assert!(
+                parsed.is_ok(),
+                "README block {blocks} is not a valid targets file:\n{block}\n{parsed:?}"
+            );
             continue;
         }
         let source = if block.trim_start().starts_with("- ") {
