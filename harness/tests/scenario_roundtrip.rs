@@ -81,19 +81,23 @@ fn step() -> impl Strategy<Value = Step> {
             proptest::option::of(1u32..8),
             any::<bool>(),
             any::<bool>(),
-            proptest::option::of(duration())
+            proptest::option::of(duration()),
+            proptest::option::of(percent())
         )
-            .prop_map(|(chunk_size, window, upgrade, resume, timeout)| Step::Upload(UploadStep {
-                image: PathBuf::from("images/app-2.0.0.bin"),
-                image_number: None,
-                chunk_size,
-                window,
-                upgrade,
-                resume,
-                then: Some(AfterUpload::Test),
-                timeout,
-                expect_error: None,
-            })),
+            .prop_map(|(chunk_size, window, upgrade, resume, timeout, disconnect_at)| Step::Upload(
+                UploadStep {
+                    image: PathBuf::from("images/app-2.0.0.bin"),
+                    image_number: None,
+                    chunk_size,
+                    window,
+                    upgrade,
+                    resume,
+                    disconnect_at,
+                    then: Some(AfterUpload::Test),
+                    timeout,
+                    expect_error: None,
+                }
+            )),
         (phase(), percent(), cut()).prop_map(|(during, at, kind)| Step::PowerLoss(PowerLossStep {
             during,
             at: Some(at),

@@ -144,6 +144,7 @@ pub async fn run(
             window: None,
             upgrade: false,
             resume: false,
+            disconnect_at: None,
             then: None,
             timeout: Some(crate::scenario::Duration { ms: 1500 }),
             expect_error: None,

@@ -225,9 +225,14 @@ pub struct UploadStep {
     /// Send `upgrade: true` (the device refuses an image not newer than the running one).
     #[serde(default, skip_serializing_if = "is_false")]
     pub upgrade: bool,
-    /// Continue from the offset the device already has (after an interruption).
+    /// The upload must continue from the offset the device already has (after an
+    /// interruption: a dropped connection, a power cut); it fails if it starts from 0.
     #[serde(default, skip_serializing_if = "is_false")]
     pub resume: bool,
+    /// Drop the connection once the device has this much of the image (the client goes away
+    /// mid-upload, as a closed laptop or a lost link does); the step passes when it got there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnect_at: Option<Percent>,
     /// After the upload, mark the image for test (`test`) or permanently (`confirm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub then: Option<AfterUpload>,
