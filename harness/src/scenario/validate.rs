@@ -175,6 +175,30 @@ impl<'s> Checker<'s> {
         for (what, path) in d.image_files() {
             self.file(&at, &format!("image file ({what})"), path);
         }
+        // swap-move and swap-offset shift the image by one sector, so MCUboot's
+        // `boot_slots_compatible` wants every sector of both slots the same size; otherwise it
+        // never swaps ("Cannot upgrade: slots are not compatible").
+        if matches!(d.mode, super::Mode::SwapMove | super::Mode::SwapOffset) {
+            for (i, slots) in map.images.iter().enumerate() {
+                let sizes: BTreeSet<u32> = [slots.primary, slots.secondary]
+                    .iter()
+                    .flat_map(|a| map.area_sectors(*a))
+                    .map(|s| s.size)
+                    .collect();
+                if sizes.len() > 1 {
+                    self.report(
+                        &at,
+                        format!(
+                            "mode `{}` needs sectors of one size in both slots, but image {i} of layout `{}` has \
+                             sectors of {}: MCUboot would never swap (use swap-scratch or overwrite-only)",
+                            crate::runner::kebab(&d.mode),
+                            d.layout,
+                            sizes.iter().map(|s| format!("{s:#x}")).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+            }
+        }
         let count = map.images.len();
         let mut taken = BTreeSet::new();
         if d.primary.is_some() {
@@ -728,5 +752,22 @@ mod tests {
         assert_eq!(placeholders("echo {{literal}}").unwrap(), Vec::<String>::new());
         assert!(placeholders("echo {pty").is_err());
         assert!(placeholders("echo }").is_err());
+    }
+
+    #[test]
+    fn swap_move_and_offset_refuse_layouts_with_mixed_sectors() {
+        let scenario = |layout: &str, mode: &str| {
+            crate::scenario::Scenario::from_str(
+                &format!("name: x\ndevice: {{layout: {layout}, mode: {mode}}}\nsteps: [reset]\n"),
+                "x.yaml",
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        let e = scenario("stm32f4", "swap-offset").unwrap_err();
+        assert!(e.contains("mode `swap-offset` needs sectors of one size in both slots"), "{e}");
+        assert!(scenario("stm32f4", "swap-move").is_err());
+        assert!(scenario("stm32f4", "swap-scratch").is_ok());
+        assert!(scenario("k64f", "swap-offset").is_ok());
     }
 }
