@@ -53,11 +53,21 @@ pub struct UploadOptions {
     pub chunk_size: Option<usize>,
     /// Restarts from offset 0 allowed (the device abandoning the upload) before giving up.
     pub max_restarts: u32,
+    /// Stop sending once the device has this many bytes, leaving the upload unfinished (a
+    /// client that goes away mid-upload; the device keeps what it has for a later resume).
+    pub stop_at: Option<u64>,
 }
 
 impl Default for UploadOptions {
     fn default() -> UploadOptions {
-        UploadOptions { image: None, upgrade: false, window: 1, chunk_size: None, max_restarts: 3 }
+        UploadOptions {
+            image: None,
+            upgrade: false,
+            window: 1,
+            chunk_size: None,
+            max_restarts: 3,
+            stop_at: None,
+        }
     }
 }
 
@@ -89,6 +99,8 @@ pub struct UploadSummary {
     pub resumed_from: Option<u64>,
     /// The device's `match` on the last chunk, if it sent one.
     pub matched: Option<bool>,
+    /// Where the upload was left unfinished on purpose ([`UploadOptions::stop_at`]).
+    pub stopped_at: Option<u64>,
     /// Wall-clock time taken.
     pub duration: Duration,
 }
@@ -167,6 +179,7 @@ impl<T: ClientTransport> SmpClient<T> {
             restarts: 0,
             resumed_from: None,
             matched: None,
+            stopped_at: None,
             duration: Duration::ZERO,
         };
         // Bound on resyncs: a device that keeps moving its offset without finishing.
@@ -215,8 +228,13 @@ impl<T: ClientTransport> SmpClient<T> {
             // The rest, up to `window` chunks in flight.
             let mut next = acked;
             let mut in_flight: BTreeMap<u8, InFlight> = BTreeMap::new();
+            let stop = |at: u64| options.stop_at.is_some_and(|s| at >= s);
             loop {
-                while in_flight.len() < window && next < len {
+                if in_flight.is_empty() && stop(acked) && acked < len {
+                    summary.stopped_at = Some(acked);
+                    break 'session;
+                }
+                while in_flight.len() < window && next < len && !stop(next) {
                     let end = len.min(next + chunk_size as u64);
                     let seq = self.send_chunk(image, next, end).await?;
                     summary.chunks += 1;

@@ -858,9 +858,12 @@ impl<'a> Session<'a> {
             }
         }
         let shared = self.sim.clone();
-        // `disconnect_at`: the client goes away once the device has this many bytes.
-        let disconnect_at = s.disconnect_at.map(|p| (data.len() as f64 * p.fraction()) as u64);
-        let gone = std::cell::Cell::new(None::<u64>);
+        // `disconnect_at`: the client goes away once the device has this many bytes (it stops
+        // sending there, so the point is the same on every run).
+        let options = UploadOptions {
+            stop_at: s.disconnect_at.map(|p| ((data.len() as f64 * p.fraction()) as u64).max(1)),
+            ..options
+        };
         let mut progress = |p: Progress| {
             if let Some((off, kind)) = cut_offset
                 && p.offset >= off
@@ -870,9 +873,6 @@ impl<'a> Session<'a> {
                 shared.with(|d| d.cut_power_at(1, kind));
                 cut_offset = None;
             }
-            if disconnect_at.is_some_and(|at| p.offset >= at) && gone.get().is_none() {
-                gone.set(Some(p.offset));
-            }
         };
         let watch = self.sim.clone();
         // A per-request timeout for this upload only.
@@ -881,31 +881,29 @@ impl<'a> Session<'a> {
             self.client.config_mut().timeout = Duration::from_millis(t.ms.max(1));
         }
         let result = tokio::select! {
-            r = self.client.image_upload(&data, &options, &mut progress) => Some(r),
+            r = self.client.image_upload(&data, &options, &mut progress) => r,
             op = power_lost(watch.as_ref()) => {
                 self.client.config_mut().timeout = saved_timeout;
                 return self.cut_struck(op);
             }
-            _ = disconnected(&gone) => None,
         };
         self.client.config_mut().timeout = saved_timeout;
         self.disarm();
-        let Some(result) = result else {
-            let at = gone.get().unwrap_or_default();
-            // Whatever was in flight is abandoned with the connection: its replies are stale.
-            return noted(format!(
-                "the client went away once the device had {at} of {} bytes (chunks in flight then may still land)",
-                data.len()
-            ));
-        };
-        if disconnect_at.is_some() {
-            return failed(
-                format!(
-                    "the upload is still going when the connection drops at {}",
-                    s.disconnect_at.map(|p| p.value()).unwrap_or_default()
+        if let Ok(summary) = &result
+            && options.stop_at.is_some()
+        {
+            return match summary.stopped_at {
+                Some(at) => {
+                    noted(format!("the client went away with {at} of {} bytes on the device", data.len()))
+                }
+                None => failed(
+                    format!(
+                        "the upload still going at {}%, where the connection drops",
+                        s.disconnect_at.map(|p| p.value()).unwrap_or_default()
+                    ),
+                    "it had ended (the device already held the whole image)",
                 ),
-                "it ended first",
-            );
+            };
         }
         let summary = match (result, &s.expect_error) {
             (Ok(summary), None) => summary,
@@ -1461,13 +1459,6 @@ impl<'a> Session<'a> {
         }
         let expected = want.iter().map(row_text).collect::<Vec<_>>().join("\n");
         failed(expected, format!("{}\n({})", rows_text(rows), problems.join("; ")))
-    }
-}
-
-/// Wait until `gone` is set (an upload's `disconnect_at` was reached).
-async fn disconnected(gone: &std::cell::Cell<Option<u64>>) {
-    while gone.get().is_none() {
-        tokio::time::sleep(POWER_POLL).await;
     }
 }
 
