@@ -44,7 +44,7 @@ fn every_example_and_library_device_builds_and_boots_its_primary_image() {
 fn device_fields_reach_the_simulator() {
     let base = testkit::workspace_root().join("fixtures");
     let yaml = "name: fields\n\
-                device:\n  layout: stm32f4\n  mode: swap-move\n  write_size: 4\n  erased_value: 0x00\n\
+                device:\n  layout: nrf52840\n  mode: swap-move\n  write_size: 4\n  erased_value: 0x00\n\
                 \x20 key: keys/ed25519.pub.pem\n  primary: images/app-1.0.0.bin\n  behaviour: confirm\n\
                 \x20 limits: {buf_size: 1KiB, buf_count: 3}\n  reset_delay: 10ms\n  watchdog: 1s\n  max_crash_boots: 3\n\
                 steps: [reset]\n";
