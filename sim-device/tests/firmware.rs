@@ -336,6 +336,24 @@ mod run {
     }
 
     #[test]
+    fn nvic_system_reset_is_a_reboot_not_a_fault() {
+        // ldr r0,=AIRCR; ldr r1,=VECTKEY|SYSRESETREQ; str r1,[r0]; b .
+        let reset: &[u16] = &[0x4801, 0x4902, 0x6001, 0xe7fe];
+        let dev = boot_handmade(&handmade(V3, XIP, None, reset, &[0xE000_ED0C, 0x05FA_0004]), 10_000);
+        assert!(faults(&dev).is_empty(), "{:?}", faults(&dev));
+        assert!(
+            dev.events().any(|e| matches!(e.kind, EventKind::FirmwareReboot { version } if version == V3))
+        );
+        // Unconfirmed, so MCUboot reverts at that reboot.
+        assert_eq!(running_version(&dev), "1.0.0");
+
+        // Without the key the write is ignored: the firmware spins on, into its budget.
+        let dev = boot_handmade(&handmade(V3, XIP, None, reset, &[0xE000_ED0C, 0x0000_0004]), 10_000);
+        assert!(faults(&dev).is_empty(), "{:?}", faults(&dev));
+        assert!(!dev.events().any(|e| matches!(e.kind, EventKind::FirmwareReboot { .. })));
+    }
+
+    #[test]
     fn a_reset_vector_without_the_thumb_bit_is_a_fault() {
         let mut img = handmade(V3, XIP, None, &[0xe7fe], &[]);
         // Clear bit 0 of the reset vector (payload offset 4, after the 0x200 header) and re-sign.

@@ -10,8 +10,9 @@ use unicorn_engine::unicorn_const::{Arch, MemType, Mode, Prot, uc_error};
 use unicorn_engine::{ArmCpuModel, RegisterARM, Unicorn};
 
 use super::{
-    Access, CONFIRM_ERROR, CONFIRM_UNCHANGED, CONFIRM_WRITTEN, CONTROL_BASE, CONTROL_SIZE, ConfirmReply,
-    Exit, FLASH_BASE, Fault, Host, ID_VALUE, INSTRUCTIONS_PER_MS, Program, RAM_BASE, RAM_SIZE, reg,
+    AIRCR_SYSRESETREQ, Access, CONFIRM_ERROR, CONFIRM_UNCHANGED, CONFIRM_WRITTEN, CONTROL_BASE, CONTROL_SIZE,
+    CPUID_CORTEX_M4, ConfirmReply, Exit, FLASH_BASE, Fault, Host, ID_VALUE, INSTRUCTIONS_PER_MS, Program,
+    RAM_BASE, RAM_SIZE, SCB_AIRCR, SCB_CPUID, SCS_BASE, reg,
 };
 
 /// Why the run is ending (the first one recorded wins).
@@ -129,6 +130,24 @@ fn setup<'h>(program: &'h Program, ctx: Ctx<'h>) -> Result<Cpu<'h, 'h>, Fault> {
         Some(|uc: &mut Cpu<'_, 'h>, offset: u64, _size: usize| control_read(uc, offset as u32)),
         Some(|uc: &mut Cpu<'_, 'h>, offset: u64, _size: usize, value: u64| {
             control_write(uc, offset as u32, value as u32)
+        }),
+    )
+    .map_err(emu)?;
+    // Just enough of the System Control Space for a software reset.
+    uc.mmio_map(
+        u64::from(SCS_BASE),
+        0x1000,
+        Some(
+            |_: &mut Cpu<'_, 'h>, offset: u64, _size: usize| {
+                if offset == u64::from(SCB_CPUID) { u64::from(CPUID_CORTEX_M4) } else { 0 }
+            },
+        ),
+        Some(|uc: &mut Cpu<'_, 'h>, offset: u64, _size: usize, value: u64| {
+            // VECTKEY must be right, or the write is ignored (as on the part).
+            if offset == u64::from(SCB_AIRCR) && (value as u32) & 0xFFFF_0004 == AIRCR_SYSRESETREQ {
+                uc.get_data_mut().stop(Stop::Reboot);
+                let _ = uc.emu_stop();
+            }
         }),
     )
     .map_err(emu)?;

@@ -30,6 +30,7 @@
 //! | flash device 0 | [`FLASH_BASE`] = `0x0000_0000` | the device's size (k64f, nrf52840: 512 KiB) | read, execute |
 //! | RAM | [`RAM_BASE`] = `0x2000_0000` | [`RAM_SIZE`] = 256 KiB (the K64F's SRAM size; zeroed at every boot) | read, write, execute |
 //! | control block | [`CONTROL_BASE`] = `0x4000_F000` | [`CONTROL_SIZE`] = 4 KiB | registers below |
+//! | System Control Space | [`SCS_BASE`] = `0xE000_E000` | 4 KiB | reads 0 but `CPUID` (a Cortex-M4 r0p1); a write of `0x05FA_0004` (VECTKEY + SYSRESETREQ) to `AIRCR` requests a reboot, as `NVIC_SystemReset()` / `sys_reboot()` do; other writes are ignored (no NVIC, SysTick or MPU is modelled) |
 //!
 //! The flash region is a copy of flash device 0 taken when the image starts; the firmware
 //! cannot write it (a store there is a fault, as on a part whose flash controller is not
@@ -116,6 +117,17 @@ pub const CONTROL_BASE: u32 = 0x4000_F000;
 pub const CONTROL_SIZE: u32 = 0x1000;
 /// Modelled speed: instructions per millisecond (one per microsecond).
 pub const INSTRUCTIONS_PER_MS: u64 = 1000;
+/// The Cortex-M System Control Space (SCB, NVIC, SysTick): only what a reset needs.
+pub const SCS_BASE: u32 = 0xE000_E000;
+/// `SCB->CPUID`, offset from [`SCS_BASE`].
+pub const SCB_CPUID: u32 = 0xD00;
+/// `SCB->AIRCR`, offset from [`SCS_BASE`].
+pub const SCB_AIRCR: u32 = 0xD0C;
+/// What `CPUID` reads: ARM, r0p1, Cortex-M4.
+pub const CPUID_CORTEX_M4: u32 = 0x410F_C241;
+/// The value `NVIC_SystemReset()` writes to `AIRCR`: VECTKEY `0x05FA` and SYSRESETREQ.
+pub const AIRCR_SYSRESETREQ: u32 = 0x05FA_0004;
+
 /// Default instruction budget of one run: 4 million (4 s modelled).
 pub const DEFAULT_BUDGET: u64 = 4_000_000;
 /// The watchdog deadline of a device hung with no watchdog running: never.
