@@ -8,6 +8,7 @@ use sim_device::device::DeviceConfig;
 use sim_device::server::hooks::DfuEvent;
 use sim_device::server::{Hooks, ServerConfig, Verdict};
 use smp::cbor::Value;
+use smp::error::MgmtErr;
 use smp::groups::Body;
 use smp::groups::image::{StateWriteRequest, UploadRequest};
 use smp::header::{Group, Op, Version};
@@ -304,12 +305,26 @@ fn upload_hook_rejects_and_dfu_events_are_reported() {
     }
     assert_eq!(err_rc(&last), Some(1));
     assert_eq!(off, 1000);
-    let v1 = call(&mut dev, Version::V1, Op::Write, Group::Image, 1, &first(&img, 250).to_value());
-    assert_eq!(v1, Value::map([("off", Value::from(250u16))]));
-    assert_eq!(
-        events.lock().unwrap()[..2],
-        [DfuEvent::Started { image: 0, len: img.len() as u64 }, DfuEvent::Stopped]
-    );
+    // A group error from the hook is Zephyr's MGMT_CB_ERROR_ERR: the error, then the good
+    // reply's `off`, and the upload is kept: once the hook allows it, the client goes on.
+    assert_eq!(off_of(&last), 1000);
+    dev.hooks_mut().upload_chunk = None;
+    let next = v2(&mut dev, Op::Write, Group::Image, 1, up(1000, &img[1000..1250]).to_value());
+    assert_eq!(next, Value::map([("off", Value::from(1250u16))]));
+    assert_eq!(events.lock().unwrap()[..1], [DfuEvent::Started { image: 0, len: img.len() as u64 }]);
+    assert!(!events.lock().unwrap().contains(&DfuEvent::Stopped));
+
+    // A generic rc from the hook (MGMT_CB_ERROR_RC) is `{"rc": N}`, and the upload is forgotten.
+    dev.hooks_mut().upload_chunk = Some(Hooks::reject_upload_from(1500, Verdict::Rc(MgmtErr::EAccessDenied)));
+    let refused = v2(&mut dev, Op::Write, Group::Image, 1, up(1250, &img[1250..1500]).to_value());
+    assert_eq!(off_of(&refused), 1500);
+    let refused = v2(&mut dev, Op::Write, Group::Image, 1, up(1500, &img[1500..1750]).to_value());
+    assert_eq!(refused.get("rc"), Some(&Value::from(MgmtErr::EAccessDenied.code() as u16)));
+    assert_eq!(refused.get("off"), None);
+    assert_eq!(events.lock().unwrap().last(), Some(&DfuEvent::Stopped));
+    dev.hooks_mut().upload_chunk = None;
+    let gone = v2(&mut dev, Op::Write, Group::Image, 1, up(1500, &img[1500..1750]).to_value());
+    assert_eq!(off_of(&gone), 0, "the upload was forgotten: {gone:?}");
 }
 
 #[test]

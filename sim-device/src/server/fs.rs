@@ -672,6 +672,7 @@ pub fn upload(ctx: &mut Ctx<'_>) -> HandlerResult {
     if req.off > 0 && req.off != expected {
         *ctx.dev.ram_state::<OpenFile>() = OpenFile::default();
         return Err(HandlerError::GroupThen {
+            group: None,
             rc: FsErr::FileOffsetNotValid.code(),
             after: vec![(Value::text("len"), Value::from(expected))],
         });

@@ -28,7 +28,7 @@ use smp::groups::image::{
 };
 use smp::header::Group;
 
-use super::hooks::{DfuEvent, StatusEvent, UploadChunk};
+use super::hooks::{DfuEvent, StatusEvent, UploadChunk, Verdict};
 use super::{CommandDef, Ctx, EINVAL, GroupDef, HandlerError, HandlerResult, ServerConfig};
 use crate::device::{Device, upload_offset};
 
@@ -454,8 +454,25 @@ fn upload_inner(ctx: &mut Ctx<'_>, args: UploadArgs) -> HandlerResult {
     if let Some(hook) = ctx.dev.hooks.upload_chunk.as_mut() {
         let header = (off == 0).then(|| &args.data[..IMAGE_HEADER_SIZE]);
         let verdict = hook(&UploadChunk { image, slot, off, len, data: &args.data, header });
-        if let Some(refusal) = HandlerError::from_verdict(&verdict) {
-            return Err(refusal.with_rsn("app reject"));
+        match verdict {
+            Verdict::Allow => {}
+            // MGMT_CB_ERROR_RC: `{"rc": N}`, and img_mgmt forgets the upload.
+            Verdict::Rc(rc) => {
+                if ctx.dev.server.upload.take().is_some() {
+                    dfu(ctx.dev, DfuEvent::Stopped);
+                }
+                return Err(HandlerError::rc(rc).with_rsn("app reject"));
+            }
+            // MGMT_CB_ERROR_ERR: the group error, then the good reply's `off`; the upload stays
+            // where it was, so the client may go on once the application allows it.
+            Verdict::Group { group, rc } => {
+                let at = ctx.dev.server.upload.as_ref().map_or(0, |u| u.off);
+                return Err(HandlerError::GroupThen {
+                    group: Some(group),
+                    rc,
+                    after: vec![(Value::text("off"), Value::from(at))],
+                });
+            }
         }
     }
     if off == 0 {

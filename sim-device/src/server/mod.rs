@@ -205,9 +205,11 @@ pub enum HandlerError {
     /// A group error (`smp_add_cmd_err`), reported under `group` (normally the request's
     /// group), after the `keys` the handler already wrote.
     Group { group: Option<Group>, rc: u64, keys: Vec<(Value, Value)>, rsn: Option<&'static str> },
-    /// A group error of the request's group followed by more keys, in that order (fs upload's
-    /// FILE_OFFSET_NOT_VALID is `{"err": {...}, "len": N}`). SMP v1 gets the translation only.
-    GroupThen { rc: u64, after: Vec<(Value, Value)> },
+    /// A group error (of `group`, else the request's group) followed by more keys, in that
+    /// order (fs upload's FILE_OFFSET_NOT_VALID is `{"err": {...}, "len": N}`; an upload chunk
+    /// an application hook refuses with a group error is `{"err": {...}, "off": N}`). SMP v1
+    /// gets the translation only.
+    GroupThen { group: Option<Group>, rc: u64, after: Vec<(Value, Value)> },
     /// Power was lost during a flash operation: the CPU is off, nothing is sent.
     PowerLost,
     /// The handler stopped the CPU (a modelled crash): nothing is sent.
@@ -531,7 +533,9 @@ impl Device {
         };
         // A group error with keys after it: the same as a group error, plus trailing keys.
         let (result, trailing) = match result {
-            Err(HandlerError::GroupThen { rc, after }) => (Err(HandlerError::group(rc)), after),
+            Err(HandlerError::GroupThen { group, rc, after }) => {
+                (Err(HandlerError::Group { group, rc, keys: Vec::new(), rsn: None }), after)
+            }
             other => (other, Vec::new()),
         };
         if matches!(result, Err(HandlerError::Rc { .. } | HandlerError::Group { .. })) {
