@@ -509,6 +509,19 @@ impl<'s> Checker<'s> {
                         self.steps(&on.steps, nested_prefix, &t);
                     }
                 }
+                for inner in &on.steps {
+                    if matches!(inner.value, Step::On(_) | Step::Group(_)) {
+                        let place =
+                            Place { line: inner.line, column: 0, context: at.context.clone(), needle: None };
+                        self.report(
+                            &place,
+                            format!(
+                                "`{}` inside `on` is not possible: `on` runs steps on one device; write it at the top level",
+                                inner.value.name()
+                            ),
+                        );
+                    }
+                }
             }
         }
     }
@@ -752,6 +765,14 @@ mod tests {
         assert_eq!(placeholders("echo {{literal}}").unwrap(), Vec::<String>::new());
         assert!(placeholders("echo {pty").is_err());
         assert!(placeholders("echo }").is_err());
+    }
+
+    #[test]
+    fn on_holds_steps_for_one_device_only() {
+        let text = "name: x\ndevices:\n  - {name: a}\n  - {name: b}\nsteps:\n  - on:\n      device: a\n      steps:\n        - on: {device: b, steps: [reset]}\n";
+        let e = crate::scenario::Scenario::from_str(text, "x.yaml").map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("x.yaml:9:"), "{e}");
+        assert!(e.contains("`on` inside `on` is not possible"), "{e}");
     }
 
     #[test]
