@@ -121,14 +121,7 @@ pub async fn run(
                     })),
                     Err(e) => return failed("an error name", e),
                 },
-                GroupFailureKind::Disconnect => Step::TransportFault(TransportFaultStep {
-                    kind: TransportFaultKind::Drop,
-                    delay: None,
-                    probability: Percent::new(100.0),
-                    nth: None,
-                    every: None,
-                    seed: None,
-                }),
+                GroupFailureKind::Disconnect => drop_every_reply(),
                 GroupFailureKind::Crash => return failed("a failure possible while uploading", "crash"),
             };
             if let bad @ StepStatus::Failed { .. } = s.run(&arm, line).await {
@@ -258,14 +251,7 @@ pub async fn run(
                         kind: CutKind::Before,
                         tear: None,
                     }),
-                    _ => Step::TransportFault(TransportFaultStep {
-                        kind: TransportFaultKind::Drop,
-                        delay: None,
-                        probability: Percent::new(100.0),
-                        nth: None,
-                        every: None,
-                        seed: None,
-                    }),
+                    _ => drop_every_reply(),
                 };
                 if let bad @ StepStatus::Failed { .. } = s.run(&arm, line).await {
                     return bad;
@@ -355,14 +341,7 @@ async fn roll_back(s: &mut Session<'_>, m: &Member, line: u64) -> Result<(), Str
     if s.is_off() {
         check(s.run(&Step::PowerOn(Default::default()), line).await, "power on")?;
     }
-    check(
-        s.run(
-            &Step::WaitBoot(WaitBootStep { timeout: Some(crate::scenario::Duration { ms: 60_000 }) }),
-            line,
-        )
-        .await,
-        "boot",
-    )?;
+    check(s.run(&wait_for_member(), line).await, "boot")?;
     let rows = s.image_rows().await?;
     let Some(active) = active_row(&rows) else { return Err("no active image".into()) };
     if active.hash.as_deref() == Some(m.old_hash.as_slice()) {
@@ -389,15 +368,25 @@ async fn roll_back(s: &mut Session<'_>, m: &Member, line: u64) -> Result<(), Str
     });
     check(s.run(&confirm_old, line).await, "confirm the old image")?;
     check(s.run(&Step::Reset(ResetStep::default()), line).await, "reset")?;
-    check(
-        s.run(
-            &Step::WaitBoot(WaitBootStep { timeout: Some(crate::scenario::Duration { ms: 60_000 }) }),
-            line,
-        )
-        .await,
-        "boot",
-    )?;
+    check(s.run(&wait_for_member(), line).await, "boot")?;
     Ok(())
+}
+
+/// The member stops answering: every reply is lost.
+fn drop_every_reply() -> Step {
+    Step::TransportFault(TransportFaultStep {
+        kind: TransportFaultKind::Drop,
+        delay: None,
+        probability: Percent::new(100.0),
+        nth: None,
+        every: None,
+        seed: None,
+    })
+}
+
+/// Wait for a member to boot during a rollback (a swap back can be slow on a board).
+fn wait_for_member() -> Step {
+    Step::WaitBoot(WaitBootStep { timeout: Some(crate::scenario::Duration { ms: 60_000 }) })
 }
 
 fn check(out: StepStatus, what: &str) -> Result<(), String> {
