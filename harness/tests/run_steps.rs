@@ -89,3 +89,26 @@ fn a_bit_flip_after_a_flash_operation_strikes_during_the_next_upload() {
     let (ok, all) = run(&steps);
     assert!(ok, "{all}");
 }
+
+#[test]
+fn a_device_that_cannot_be_built_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let key = dir.path().join("not-a-key.pem");
+    std::fs::write(&key, "hello\n").expect("write the key");
+    let text = format!(
+        "name: bad key\ndevice:\n  key: {}\n  primary: {}\nsteps: [reset]\n",
+        key.display(),
+        fixtures().join("images/app-1.0.0.bin").display()
+    );
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, text).expect("write the scenario");
+    let out = Command::new(env!("CARGO_BIN_EXE_brownout"))
+        .args(["run", "--no-repro"])
+        .arg(&path)
+        .output()
+        .expect("brownout runs");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("ERROR"), "{all}");
+    assert!(all.contains(&format!("cannot build the device: key {}", key.display())), "{all}");
+}

@@ -23,7 +23,6 @@
 use std::fmt::Write as _;
 
 use sim_device::device::behaviour::{FirmwareBehaviour, ImageMatch};
-use smp::groups::image::ImageSlotState;
 
 use crate::scenario::{
     CutKind, EraseStep, GroupFailure, GroupFailureKind, GroupOutcome, GroupPhase, GroupStep, Hook,
@@ -32,7 +31,7 @@ use crate::scenario::{
 };
 
 use super::report::StepStatus;
-use super::steps::{Session, file_image_hash, mix};
+use super::steps::{Session, active_row, file_image_hash, mix};
 
 /// What one member went through.
 struct Member {
@@ -394,11 +393,6 @@ fn check(out: StepStatus, what: &str) -> Result<(), String> {
         StepStatus::Failed { expected, actual } => Err(format!("{what}: expected {expected}, got {actual}")),
         _ => Ok(()),
     }
-}
-
-/// Image 0's active row.
-fn active_row(rows: &[ImageSlotState]) -> Option<&ImageSlotState> {
-    rows.iter().find(|r| r.image.unwrap_or(0) == 0 && r.active)
 }
 
 fn passed() -> StepStatus {

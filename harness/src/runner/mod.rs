@@ -119,13 +119,6 @@ pub fn run_scenario(path: &Path, scenario: &Scenario, options: &RunOptions) -> S
     if scenario.all_devices().next().is_none() {
         return error("the scenario has no device".into());
     }
-    if target.is_in_process() {
-        for spec in scenario.all_devices() {
-            if let Err(e) = scenario.device_config(spec).and_then(|c| c.build().map_err(Into::into)) {
-                return error(format!("cannot build the device: {e}"));
-            }
-        }
-    }
     let work = match WorkDir::new(options, path) {
         Ok(w) => w,
         Err(e) => return error(format!("cannot make a work directory: {e}")),

@@ -156,24 +156,7 @@ impl<'a> Session<'a> {
     ) -> Session<'a> {
         let inproc = InProcClient::connect(&shared, InProcConfig::default());
         let client = SmpClient::new(AnyTransport::InProc(InProcTransport::new(inproc)), client_config(seed));
-        let base_boots = shared.with(|d| d.boot_count());
-        Session {
-            scenario,
-            name: spec.name.clone(),
-            sim: Some(shared),
-            remote: None,
-            client,
-            endpoints: None,
-            dir,
-            faults: FaultPlan::none(),
-            last_error: None,
-            seed,
-            base_boots,
-            armed: None,
-            cuts_struck: 0,
-            bit_flip: None,
-            images: initial_images(scenario, spec),
-        }
+        Session::with(scenario, spec, Some(shared), None, client, seed, dir)
     }
 
     /// A session on a device outside this process (a child simulator or a board).
@@ -188,23 +171,38 @@ impl<'a> Session<'a> {
         let mut config = client_config(seed);
         config.timeout = Duration::from_millis(2000);
         config.retries = 3;
-        Ok(Session {
+        let client = SmpClient::new(transport, config);
+        Ok(Session::with(scenario, spec, None, Some(remote), client, seed, dir))
+    }
+
+    /// A fresh session on a device reached through `sim` or `remote`.
+    fn with(
+        scenario: &'a Scenario,
+        spec: &DeviceSpec,
+        sim: Option<SharedDevice>,
+        remote: Option<Remote>,
+        client: SmpClient<AnyTransport>,
+        seed: u64,
+        dir: PathBuf,
+    ) -> Session<'a> {
+        let base_boots = sim.as_ref().map_or(0, |s| s.with(|d| d.boot_count()));
+        Session {
             scenario,
             name: spec.name.clone(),
-            sim: None,
-            remote: Some(remote),
-            client: SmpClient::new(transport, config),
+            sim,
+            remote,
+            client,
             endpoints: None,
             dir,
             faults: FaultPlan::none(),
             last_error: None,
             seed,
-            base_boots: 0,
+            base_boots,
             armed: None,
             cuts_struck: 0,
             bit_flip: None,
             images: initial_images(scenario, spec),
-        })
+        }
     }
 
     /// Image list rows (`image state` read).
@@ -1254,7 +1252,7 @@ impl<'a> Session<'a> {
     async fn remote_view(&mut self) -> (bool, String, Option<mcuboot::image::ImageVersion>) {
         match tokio::time::timeout(REMOTE_VIEW, self.client.image_state()).await {
             Ok(Ok(r)) => {
-                let active = r.images.iter().find(|row| row.image.unwrap_or(0) == 0 && row.active);
+                let active = active_row(&r.images);
                 let version = active.and_then(|row| listed_version(&row.version));
                 let state = match &version {
                     Some(v) => format!("running {v} (image 0)"),
@@ -1635,6 +1633,11 @@ fn read_file(path: &Path) -> Result<Vec<u8>, Outcome> {
         Err(e) => return Err(failed(format!("{} readable", path.display()), e.to_string())),
     }
     std::fs::read(path).map_err(|e| failed(format!("{} readable", path.display()), e.to_string()))
+}
+
+/// Image 0's active row of an image list: what the device runs.
+pub fn active_row(rows: &[ImageSlotState]) -> Option<&ImageSlotState> {
+    rows.iter().find(|r| r.image.unwrap_or(0) == 0 && r.active)
 }
 
 /// The SHA-256 TLV of an image file: the hash `image list` shows and `image test` takes.

@@ -176,9 +176,9 @@ pub enum TargetError {
     /// The file is too large to be a targets file.
     #[error("{path}: {len} bytes is more than the {MAX_TARGETS_FILE}-byte limit of a targets file")]
     TooLarge { path: PathBuf, len: u64 },
-    /// The YAML does not have the shape of a targets file.
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax { path: PathBuf, line: usize, column: usize, message: String },
+    /// The YAML does not have the shape of a targets file (with its line and column).
+    #[error("{0}")]
+    Syntax(crate::scenario::Diagnostic),
     /// A target whose fields do not fit its kind.
     #[error("{path}: target `{name}`: {message}")]
     Invalid { path: PathBuf, name: String, message: String },
@@ -202,14 +202,7 @@ impl TargetsFile {
     /// Parse and check targets-file text (`path` names it in messages).
     pub fn parse(text: &str, path: &Path) -> Result<TargetsFile, TargetError> {
         let file: TargetsFile = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-            let message = e.without_snippet().to_string();
-            let message = match message.rsplit_once(" at line ") {
-                Some((head, tail)) if tail.contains(" column ") => head.to_string(),
-                _ => message,
-            };
-            let (line, column) = (line as usize, column as usize);
-            TargetError::Syntax { path: path.to_path_buf(), line, column, message }
+            TargetError::Syntax(crate::scenario::yaml_diagnostic(&e, text, &path.display().to_string()))
         })?;
         for t in &file.targets {
             let invalid = |message: &str| TargetError::Invalid {

@@ -164,6 +164,12 @@ impl Scenario {
 }
 
 fn syntax_error(e: &serde_saphyr::Error, source: &str, name: &str) -> ScenarioError {
+    ScenarioError::Syntax(yaml_diagnostic(e, source, name))
+}
+
+/// A serde-saphyr error in `source` (called `name`) as a diagnostic: position up front, the
+/// offending line with a caret, and type errors explained. Also used for targets files.
+pub(crate) fn yaml_diagnostic(e: &serde_saphyr::Error, source: &str, name: &str) -> Diagnostic {
     let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
     let message = e.without_snippet().to_string();
     // serde-saphyr appends the position to its message; the diagnostic shows it up front.
@@ -172,14 +178,14 @@ fn syntax_error(e: &serde_saphyr::Error, source: &str, name: &str) -> ScenarioEr
         _ => message,
     };
     let message = explain_type_error(message, error::token_at(source, line, column));
-    ScenarioError::Syntax(Diagnostic {
+    Diagnostic {
         file: name.to_string(),
         line,
         column,
         context: String::new(),
         message,
         snippet: error::snippet(source, line, column),
-    })
+    }
 }
 
 /// serde's "invalid u32" says neither what was found nor what a u32 is; say both.
