@@ -72,10 +72,10 @@ fn argument_errors_exit_2_and_say_what_is_wrong() {
     let key = fixture("keys/ed25519.pub.pem");
     let cases: &[(&[&str], &str)] = &[
         (&["sim"], "nothing to listen on"),
-        (&["sim", "--pty", "--mode", "swap-sideways"], "--mode \"swap-sideways\""),
+        (&["sim", "--pty", "--mode", "swap-sideways"], "unknown mode `swap-sideways` (known: overwrite"),
         (&["sim", "--pty", "--behaviour", "dance"], "--behaviour \"dance\""),
         (&["sim", "--pty", "--behaviour", "crash-after:x"], "not a boot count"),
-        (&["sim", "--pty", "--layout", "nope"], "unknown flash layout"),
+        (&["sim", "--pty", "--layout", "nope"], "unknown layout `nope` (known: k64f"),
         (&["sim", "--pty", "--erased", "0x55"], "--erased"),
         (&["sim", "--pty", "--align", "3"], "--align 3"),
         (&["sim", "--pty", "--buf-size", "10"], "--buf-size 10"),

@@ -12,6 +12,41 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// The flash and bootloader flags `sim` and `sweep` share.
+#[derive(Debug, clap::Args)]
+pub struct FlashArgs {
+    /// Flash layout preset: k64f, k64f-multi, stm32f4, nrf52840, nrf52840-spi, small-pages.
+    #[arg(long, default_value = "k64f")]
+    pub layout: String,
+    /// Upgrade algorithm of the bootloader: overwrite, swap-scratch, swap-move, swap-offset.
+    #[arg(long, default_value = "swap-scratch")]
+    pub mode: String,
+    /// Flash write size (alignment) in bytes: 1, 2, 4, 8, 16, 32.
+    #[arg(long, default_value_t = 8)]
+    pub align: u32,
+    /// Erased value of the flash: 0xff or 0x00.
+    #[arg(long, default_value = "0xff")]
+    pub erased: String,
+}
+
+impl FlashArgs {
+    /// The flags checked: the layout is a preset; returns the algorithm and the erased value.
+    pub fn check(&self) -> anyhow::Result<(mcuboot::boot::Algorithm, u8)> {
+        if mcuboot::layout::FlashMap::preset(&self.layout).is_none() {
+            bail!(
+                "unknown layout `{}` (known: {})",
+                self.layout,
+                mcuboot::layout::FlashMap::PRESETS.join(", ")
+            );
+        }
+        let Some(algorithm) = sim_device::sweep::parse_algorithm(&self.mode) else {
+            bail!("unknown mode `{}` (known: overwrite, swap-scratch, swap-move, swap-offset)", self.mode);
+        };
+        check_write_size(self.align)?;
+        Ok((algorithm, parse_erased_value(&self.erased)?))
+    }
+}
+
 /// `--erased`: the value of an erased flash byte, `0xff` or `0x00` (also `ff`, `255`, `0`).
 pub(crate) fn parse_erased_value(s: &str) -> anyhow::Result<u8> {
     match s.to_ascii_lowercase().as_str() {

@@ -31,7 +31,6 @@ use anyhow::{Context, bail};
 use mcuboot::image::PublicKey;
 use sim_device::device::{Clock, DeviceConfig, FirmwareBehaviour};
 use sim_device::server::Limits;
-use sim_device::sweep::parse_algorithm;
 use sim_device::transport::{
     Direction, FaultPlan, FaultRule, PtyConfig, PtyTransport, SerialFraming, SharedDevice, Tap, Traffic,
     UdpConfig, UdpTransport, WireEvent,
@@ -51,18 +50,8 @@ pub struct Args {
     /// With `--scenario`: the device of its `devices:` list to build (default: the first).
     #[arg(long, value_name = "NAME", requires = "scenario")]
     device: Option<String>,
-    /// Flash layout preset: k64f, k64f-multi, stm32f4, nrf52840, nrf52840-spi, small-pages.
-    #[arg(long, default_value = "k64f")]
-    layout: String,
-    /// Upgrade algorithm of the bootloader: overwrite, swap-scratch, swap-move, swap-offset.
-    #[arg(long, default_value = "swap-scratch")]
-    mode: String,
-    /// Flash write size (alignment) in bytes.
-    #[arg(long, default_value_t = 8)]
-    align: u32,
-    /// Erased value of the flash: 0xff or 0x00.
-    #[arg(long, default_value = "0xff")]
-    erased: String,
+    #[command(flatten)]
+    geometry: super::FlashArgs,
     /// A key the bootloader trusts (PEM, public or private); repeat for several. None:
     /// images are checked by hash only.
     #[arg(long = "key", value_name = "PEM")]
@@ -163,11 +152,7 @@ fn device_config(args: &Args) -> anyhow::Result<DeviceConfig> {
     if let Some(file) = &args.scenario {
         return scenario_device_config(args, file);
     }
-    let algorithm = parse_algorithm(&args.mode).with_context(|| {
-        format!("--mode {:?}: expected overwrite, swap-scratch, swap-move or swap-offset", args.mode)
-    })?;
-    super::check_write_size(args.align)?;
-    let erased = super::parse_erased_value(&args.erased)?;
+    let (algorithm, erased) = args.geometry.check()?;
     let mut keys = Vec::new();
     for path in &args.keys {
         let text = String::from_utf8(read_file("key", path)?)
@@ -181,9 +166,9 @@ fn device_config(args: &Args) -> anyhow::Result<DeviceConfig> {
         }
         limits.buf_size = n;
     }
-    let mut config = DeviceConfig::preset(&args.layout)?
+    let mut config = DeviceConfig::preset(&args.geometry.layout)?
         .algorithm(algorithm)
-        .flash_params(args.align, erased)
+        .flash_params(args.geometry.align, erased)
         .keys(keys)
         .behaviour(parse_behaviour(&args.behaviour)?)
         .limits(limits)
@@ -302,7 +287,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: Args, config: DeviceConfig) -> anyhow::Result<ExitCode> {
     let device = config.build().context("building the device")?;
-    tracing::info!("device: {} ({})", device.state_name(), args.layout);
+    tracing::info!("device: {} ({})", device.state_name(), args.geometry.layout);
     for event in device.events() {
         tracing::debug!("{event}");
     }

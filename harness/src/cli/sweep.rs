@@ -17,11 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use mcuboot::layout::FlashMap;
 use sim_device::flash::ProgramMode;
 use sim_device::sweep::{
-    CaseReport, CutKind, Phase, SweepImages, SweepParams, SweepReport, image_from_file, parse_algorithm,
-    run_sweep,
+    CaseReport, CutKind, Phase, SweepImages, SweepParams, SweepReport, image_from_file, run_sweep,
 };
 
 /// Largest image file accepted (bigger than any slot of the presets).
@@ -29,18 +27,8 @@ const MAX_IMAGE_FILE: u64 = 16 << 20;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Flash layout preset: k64f, k64f-multi, stm32f4, nrf52840, nrf52840-spi, small-pages.
-    #[arg(long, default_value = "k64f")]
-    layout: String,
-    /// Upgrade algorithm: overwrite, swap-scratch, swap-move, swap-offset.
-    #[arg(long, default_value = "swap-scratch")]
-    mode: String,
-    /// Flash write size (alignment) in bytes: 1, 2, 4, 8, 16, 32.
-    #[arg(long, default_value_t = 8)]
-    align: u32,
-    /// Erased value: 0xff or 0x00.
-    #[arg(long, default_value = "0xff")]
-    erased: String,
+    #[command(flatten)]
+    geometry: super::FlashArgs,
     /// Cut kinds, comma-separated: before, after, torn-prefix, torn-word, erase-half,
     /// erase-random; `torn` = both torn-write kinds, `erase` = both interrupted-erase kinds,
     /// `all` = everything.
@@ -105,14 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn params(args: &Args) -> anyhow::Result<SweepParams> {
-    if FlashMap::preset(&args.layout).is_none() {
-        bail!("unknown layout `{}` (known: {})", args.layout, FlashMap::PRESETS.join(", "));
-    }
-    let Some(algorithm) = parse_algorithm(&args.mode) else {
-        bail!("unknown mode `{}` (known: overwrite, swap-scratch, swap-move, swap-offset)", args.mode);
-    };
-    super::check_write_size(args.align)?;
-    let erased = super::parse_erased_value(&args.erased)?;
+    let (algorithm, erased) = args.geometry.check()?;
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
@@ -127,8 +108,8 @@ fn params(args: &Args) -> anyhow::Result<SweepParams> {
     if phases.is_empty() {
         bail!("--phase names no phase");
     }
-    let mut params = SweepParams::new(&args.layout, algorithm);
-    params.write_size = args.align;
+    let mut params = SweepParams::new(&args.geometry.layout, algorithm);
+    params.write_size = args.geometry.align;
     params.erased = erased;
     params.permanent = args.permanent;
     params.cuts = CutKind::parse_list(&args.cuts)?;
