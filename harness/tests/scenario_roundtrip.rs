@@ -98,11 +98,19 @@ fn step() -> impl Strategy<Value = Step> {
                     expect_error: None,
                 }
             )),
-        (phase(), percent(), cut()).prop_map(|(during, at, kind)| Step::PowerLoss(PowerLossStep {
-            during,
+        (percent(), cut()).prop_map(|(at, kind)| Step::PowerLoss(PowerLossStep {
+            during: Phase::Upload,
             at: Some(at),
             offset: None,
             op: None,
+            kind,
+            tear: None,
+        })),
+        (phase(), 1u64..1000, cut()).prop_map(|(during, op, kind)| Step::PowerLoss(PowerLossStep {
+            during,
+            at: None,
+            offset: None,
+            op: Some(op),
             kind,
             tear: None,
         })),

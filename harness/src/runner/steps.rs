@@ -444,9 +444,8 @@ impl<'a> Session<'a> {
                 self.after_cut(passed())
             }
             Step::PowerLoss(s) => self.power_loss(s, line),
-            Step::PowerLossSweep(_) => {
-                skipped("only the first power_loss_sweep of a scenario sweeps; this one arms nothing")
-            }
+            // The scenario sweeps (mod.rs); validation allows one sweep, at the top level.
+            Step::PowerLossSweep(_) => failed("a top-level power_loss_sweep", "a sweep inside `on`"),
             Step::BitFlip(s) => {
                 let (flash, offset, bit) = (s.flash, s.offset.bytes, s.bit);
                 let Ok(offset) = u32::try_from(offset) else {
@@ -1022,11 +1021,8 @@ impl<'a> Session<'a> {
             (Some(n), _, _, _) => CutAt::Op(n),
             (None, Some(off), _, Phase::Upload) => CutAt::UploadOffset(off.bytes),
             (None, None, Some(p), Phase::Upload) => CutAt::UploadFraction(p.fraction()),
-            _ => {
-                return skipped(
-                    "power_loss `at`/`offset` is supported for `during: upload` only; give `op` for other phases",
-                );
-            }
+            // Validation refuses `at`/`offset` outside uploads.
+            _ => return failed("`op` for a phase other than an upload", "`at` or `offset`"),
         };
         self.armed = Some(ArmedCut { during: s.during, at, kind });
         noted(format!("armed for the next {} phase", super::kebab(&s.during)))

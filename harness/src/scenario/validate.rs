@@ -397,12 +397,12 @@ impl<'s> Checker<'s> {
                 let given =
                     [p.at.is_some(), p.offset.is_some(), p.op.is_some()].iter().filter(|g| **g).count();
                 if given != 1 {
-                    self.report(at, "give exactly one of `at` (a percentage), `offset` (upload only) or `op` (a flash operation number)");
+                    self.report(at, "give exactly one of `at` (a percentage, upload only), `offset` (upload only) or `op` (a flash operation number)");
                 }
-                if p.offset.is_some() && p.during != Phase::Upload {
+                if (p.offset.is_some() || p.at.is_some()) && p.during != Phase::Upload {
                     self.report(
                         at,
-                        "`offset` is a byte offset of an upload; use `op` or `at` for other phases",
+                        "`at` and `offset` say how far into an upload; give `op` (a flash operation number) for other phases",
                     );
                 }
                 if p.op == Some(0) {
@@ -510,13 +510,13 @@ impl<'s> Checker<'s> {
                     }
                 }
                 for inner in &on.steps {
-                    if matches!(inner.value, Step::On(_) | Step::Group(_)) {
+                    if matches!(inner.value, Step::On(_) | Step::Group(_) | Step::PowerLossSweep(_)) {
                         let place =
                             Place { line: inner.line, column: 0, context: at.context.clone(), needle: None };
                         self.report(
                             &place,
                             format!(
-                                "`{}` inside `on` is not possible: `on` runs steps on one device; write it at the top level",
+                                "`{}` inside `on` is not possible: `on` runs steps on one device (a sweep re-runs the whole scenario); write it at the top level",
                                 inner.value.name()
                             ),
                         );
@@ -773,6 +773,18 @@ mod tests {
         let e = crate::scenario::Scenario::from_str(text, "x.yaml").map(|_| ()).unwrap_err().to_string();
         assert!(e.contains("x.yaml:9:"), "{e}");
         assert!(e.contains("`on` inside `on` is not possible"), "{e}");
+    }
+
+    #[test]
+    fn a_percentage_cut_is_for_uploads_only() {
+        let parse = |during: &str| {
+            let text =
+                format!("name: x\ndevice: {{}}\nsteps:\n  - power_loss: {{ during: {during}, at: 50% }}\n");
+            crate::scenario::Scenario::from_str(&text, "x.yaml").map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert!(parse("upload").is_ok());
+        let e = parse("swap").unwrap_err();
+        assert!(e.contains("give `op` (a flash operation number) for other phases"), "{e}");
     }
 
     #[test]
