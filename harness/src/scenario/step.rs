@@ -421,7 +421,7 @@ pub enum CutKind {
 pub struct PowerLossStep {
     /// Which phase.
     pub during: Phase,
-    /// This far through the phase (bytes for an upload, flash operations otherwise).
+    /// This far through the upload, in bytes (`during: upload` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<Percent>,
     /// At this byte offset of the image being uploaded (`during: upload` only).
